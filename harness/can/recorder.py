@@ -1,0 +1,53 @@
+"""CAN recording: every frame on the bus with its receive time, as the evidence of CAN traffic.
+
+A listener on its own bus socket, like a logger tapped onto the wire; the frames later join the
+Ethernet capture in one pcapng on one timeline."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+import can
+
+
+@dataclass(frozen=True)
+class CanFrame:
+    timestamp: float
+    arbitration_id: int
+    data: bytes
+    is_extended_id: bool = False
+    is_error_frame: bool = False
+
+
+class CanRecorder(can.Listener):
+    def __init__(self) -> None:
+        self._frames: list[CanFrame] = []
+        self._lock = threading.Lock()
+        self.errors: list[str] = []
+
+    def on_message_received(self, msg: can.Message) -> None:
+        frame = CanFrame(msg.timestamp, msg.arbitration_id, bytes(msg.data), msg.is_extended_id,
+                         msg.is_error_frame)
+        with self._lock:
+            self._frames.append(frame)
+
+    def on_error(self, exc: Exception) -> None:
+        self.errors.append(str(exc))
+
+    def frames(self, since: float = 0.0) -> list[CanFrame]:
+        with self._lock:
+            return [f for f in self._frames if f.timestamp >= since]
+
+    def clear(self) -> None:
+        with self._lock:
+            self._frames.clear()
+
+
+def write_candump(frames: list[CanFrame], path: Path, channel: str = "can0") -> None:
+    """candump -l format, which python-can, can-utils and Wireshark's importers read."""
+    with path.open("w", encoding="ascii") as out:
+        for f in frames:
+            ident = f"{f.arbitration_id:08X}" if f.is_extended_id else f"{f.arbitration_id:03X}"
+            out.write(f"({f.timestamp:.6f}) {channel} {ident}#{f.data.hex().upper()}\n")

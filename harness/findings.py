@@ -1,0 +1,64 @@
+"""Verdicts and findings: the plain models every check returns and every report reads.
+
+Verdicts follow ISO 9646 / TTCN-3; the overall verdict of anything is its worst part."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any
+
+
+class Verdict(str, Enum):
+    PASS = "pass"
+    INCONCLUSIVE = "inconclusive"
+    FAIL = "fail"
+    ERROR = "error"
+
+    @property
+    def severity(self) -> int:
+        # error > fail > inconclusive > pass, as the analyze contract orders them
+        return _SEVERITY[self]
+
+    @property
+    def exit_status(self) -> int:
+        return _EXIT_STATUS[self]
+
+
+_SEVERITY = {Verdict.PASS: 0, Verdict.INCONCLUSIVE: 1, Verdict.FAIL: 2, Verdict.ERROR: 3}
+_EXIT_STATUS = {Verdict.PASS: 0, Verdict.FAIL: 1, Verdict.INCONCLUSIVE: 3, Verdict.ERROR: 4}
+
+
+def worst(verdicts: Iterable[Verdict], default: Verdict = Verdict.PASS) -> Verdict:
+    result = default
+    for verdict in verdicts:
+        if verdict.severity > result.severity:
+            result = verdict
+    return result
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One judged observation: what was seen, which clause it concerns, and the verdict."""
+
+    check: str
+    verdict: Verdict
+    clause: str
+    detail: str
+    src: str = ""
+    dst: str = ""
+    region: str = ""
+    protocol: str = ""
+    categories: tuple[str, ...] = field(default_factory=tuple)
+    time: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data = asdict(self)
+        data["verdict"] = self.verdict.value
+        data["categories"] = list(self.categories)
+        return data
+
+
+def overall(findings: Iterable[Finding]) -> Verdict:
+    return worst(f.verdict for f in findings)

@@ -1,0 +1,87 @@
+"""Profiles: the jurisdiction, the regulated data categories and the clauses behind each rule.
+
+A profile is data (profiles/*.toml); checks take the clause ids they cite from here, so the
+same suite runs under `cn` and `eu` unchanged."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.errors import ConfigError
+from harness.policy.netmap import CATEGORIES
+
+PROFILE_DIR = Path(__file__).with_name("profiles")
+
+
+@dataclass(frozen=True)
+class Clause:
+    id: str
+    source: str
+    title: str
+
+
+@dataclass(frozen=True)
+class Rule:
+    id: str
+    title: str
+    clauses: tuple[Clause, ...]
+
+    @property
+    def primary(self) -> str:
+        return self.clauses[0].id
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    title: str
+    jurisdiction: frozenset[str]
+    regulated_categories: frozenset[str]
+    consent_required_categories: frozenset[str]
+    rules: dict[str, Rule]
+
+    def rule(self, rule_id: str) -> Rule:
+        try:
+            return self.rules[rule_id]
+        except KeyError:
+            raise ConfigError(f"profile {self.name!r} defines no rule {rule_id!r}") from None
+
+    def inside(self, region: str) -> bool:
+        return region in self.jurisdiction
+
+
+def available_profiles() -> list[str]:
+    return sorted(p.stem for p in PROFILE_DIR.glob("*.toml"))
+
+
+def load_profile(name_or_path: str | Path) -> Profile:
+    path = Path(name_or_path)
+    if not path.suffix:
+        path = PROFILE_DIR / f"{name_or_path}.toml"
+    if not path.is_file():
+        raise ConfigError(f"unknown profile {str(name_or_path)!r}; available: {', '.join(available_profiles())}")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        head = data["profile"]
+        rules = {
+            rule_id: Rule(rule_id, entry["title"], tuple(Clause(c["id"], c.get("source", ""), c.get("title", ""))
+                                                          for c in entry["clauses"]))
+            for rule_id, entry in data["rules"].items()
+        }
+        profile = Profile(
+            name=head["name"], title=head.get("title", head["name"]),
+            jurisdiction=frozenset(head["jurisdiction"]),
+            regulated_categories=frozenset(head["regulated_categories"]),
+            consent_required_categories=frozenset(head["consent_required_categories"]),
+            rules=rules,
+        )
+    except (tomllib.TOMLDecodeError, KeyError, TypeError) as exc:
+        raise ConfigError(f"{path}: malformed profile: {exc}") from None
+    unknown = (profile.regulated_categories | profile.consent_required_categories) - set(CATEGORIES)
+    if unknown:
+        raise ConfigError(f"{path}: unknown data categories {sorted(unknown)}")
+    if any(not rule.clauses for rule in rules.values()):
+        raise ConfigError(f"{path}: every rule needs at least one clause")
+    return profile

@@ -1,0 +1,174 @@
+"""A rig brought up for a run: namespaces, simulated cloud, the harness's side of the CAN bus,
+the vehicle clock; and per test, a capture and a fresh vECU.
+
+This is the one narrow interface the suites reach the system under test through."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import can
+
+from harness.can.bus import open_bus
+from harness.can.codec import VehicleCodec
+from harness.can.cyclic import CyclicTransmitter
+from harness.can.monitor import SignalMonitor
+from harness.can.recorder import CanRecorder, write_candump
+from harness.errors import RigError
+from harness.net.capture import CaptureStats, DumpcapCapture
+from harness.net.pcapfile import merge, read_capture
+from harness.rig.config import Rig
+from harness.rig.vecu_process import VecuProcess
+from harness.rig.virtual import VirtualRig
+from harness.scenarios.campaign import public_key_pem
+from harness.scenarios.clock import VehicleClock
+from harness.scenarios.cloud import Gbt32960Platform, MqttBroker, Received
+from harness.scenarios.log import ScenarioLog
+from harness.scenarios.ota_backend import BackendState, OtaBackend, OtaBackendServer
+from harness.scenarios.servers import ThreadedServers
+
+
+@dataclass(frozen=True)
+class ObservationResult:
+    capture: Path
+    can_log: Path
+    scenario_log: Path
+    stats: CaptureStats
+    can_frames: int
+
+
+class Observation:
+    """One test's evidence: Ethernet at the mirror point and every CAN frame, on one timeline."""
+
+    def __init__(self, session: RigSession, directory: Path) -> None:
+        self.session, self.directory = session, directory
+        directory.mkdir(parents=True, exist_ok=True)
+        self._raw = directory / "ethernet.pcapng"
+        self._dumpcap = DumpcapCapture(session.rig.capture.interface, self._raw,
+                                       session.virtual.namespaces.cloud if session.virtual else None)
+        self._since = 0.0
+        self.result: ObservationResult | None = None
+
+    def start(self) -> None:
+        self.session.scenario.clear()
+        self._since = time.time()
+        self._dumpcap.start()
+
+    def stop(self) -> ObservationResult:
+        if self.result is not None:
+            return self.result
+        stats = self._dumpcap.stop()
+        frames = self.session.recorder.frames(since=self._since)
+        capture = self.directory / "capture.pcapng"
+        try:
+            packets, _ = read_capture(self._raw)
+        except Exception:  # noqa: BLE001 - an unreadable raw capture is reported as incomplete below
+            packets = []
+            stats = CaptureStats(stats.received, stats.dropped, reported=False,
+                                 message="dumpcap's capture file is unreadable")
+        merge(packets, self.session.rig.capture.interface,
+              [(f.timestamp, _socketcan(f.arbitration_id, f.data, f.is_extended_id)) for f in frames],
+              self.session.rig.can.channel, capture,
+              stats=(stats.received, stats.dropped) if stats.reported else None)
+        self._raw.unlink(missing_ok=True)
+        can_log = self.directory / "can.log"
+        write_candump(frames, can_log)
+        scenario_log = self.directory / "scenario.jsonl"
+        self.session.scenario.write(scenario_log)
+        self.result = ObservationResult(capture, can_log, scenario_log, stats, len(frames))
+        return self.result
+
+    def abort(self) -> None:
+        self._dumpcap.kill()
+
+
+def _socketcan(arbitration_id: int, data: bytes, extended: bool) -> bytes:
+    from harness.net.pcapfile import socketcan_frame
+
+    return socketcan_frame(arbitration_id, data, extended)
+
+
+class RigSession:
+    def __init__(self, rig: Rig, evidence_dir: Path) -> None:
+        if not rig.is_virtual:
+            raise RigError(f"{rig.path}: bench rigs are not supported by `harness run` yet; use a virtual rig")
+        assert rig.can.mapping is not None
+        self.rig = rig
+        self.evidence_dir = evidence_dir
+        self.codec = VehicleCodec.load(rig.can.dbc, rig.can.mapping)
+        self.clock = VehicleClock(rig.time_scale)
+        self.scenario = ScenarioLog(self.clock)
+        self.virtual: VirtualRig | None = VirtualRig(rig)
+        self.servers: ThreadedServers | None = None
+        self.backend_state = BackendState()
+        self.backend = OtaBackend(self.backend_state)
+        self.received = Received()
+        self.monitor = SignalMonitor(self.codec)
+        self.recorder = CanRecorder()
+        self._buses: list[can.BusABC] = []
+        self._notifiers: list[can.Notifier] = []
+        self.tx: CyclicTransmitter | None = None
+        self.trust_anchor = evidence_dir / "ota-trust-anchor.pem"
+
+    # -- lifetime --------------------------------------------------------------------------
+    def start(self) -> None:
+        try:
+            self._start()
+        except BaseException:
+            self.close()
+            raise
+
+    def _start(self) -> None:
+        assert self.virtual is not None and self.rig.vecu is not None
+        self.virtual.up()
+        ns = self.virtual.namespaces
+        self.servers = ThreadedServers(ns.cloud)
+        endpoints = self.rig.vecu.endpoints
+        for key in ("gbt32960", "gbt32960_mirror"):
+            if key in endpoints:
+                e = endpoints[key]
+                self.servers.start(lambda e=e: Gbt32960Platform((e.host, e.port), self.received), key)
+        mqtt = endpoints["mqtt"]
+        self.servers.start(lambda: MqttBroker((mqtt.host, mqtt.port), self.received), "mqtt")
+        ota = endpoints["ota"]
+        self.servers.start(lambda: OtaBackendServer((ota.host, ota.port), self.backend_state), "ota")
+        self.evidence_dir.mkdir(parents=True, exist_ok=True)
+        self.trust_anchor.write_bytes(public_key_pem(self.backend_state.signer))
+        sender = open_bus(self.rig.can, ns.can)
+        tap = open_bus(self.rig.can, ns.can)  # a separate socket, like a logger on the wire
+        self._buses += [sender, tap]
+        self._notifiers.append(can.Notifier(tap, [self.recorder, self.monitor]))
+        self.tx = CyclicTransmitter(sender, self.codec, self.codec.simulated_messages())
+        self.tx.provide("time.vehicle_ms", self.clock.now_ms)
+        self.tx.start()
+
+    def close(self) -> None:
+        if self.tx is not None:
+            self.tx.stop()
+        for notifier in self._notifiers:
+            notifier.stop()
+        for bus in self._buses:
+            bus.shutdown()
+        self._notifiers.clear()
+        self._buses.clear()
+        if self.servers is not None:
+            self.servers.close()
+        if self.virtual is not None:
+            self.virtual.down()
+
+    # -- per test ----------------------------------------------------------------------------
+    def observe(self, directory: Path) -> Observation:
+        return Observation(self, directory)
+
+    def vecu(self, defects: tuple[str, ...], log_path: Path) -> VecuProcess:
+        assert self.virtual is not None
+        ns = self.virtual.namespaces
+        return VecuProcess(self.rig.path, ns.vehicle, ns.can, defects, self.trust_anchor, log_path)
+
+    def wait_ecu_alive(self, timeout: float = 10.0) -> None:
+        """The ECU counts as up once its status message is on the bus."""
+        message = self.codec.ref("ota.status.state").message
+        if not self.monitor.wait_message(message, timeout, after=time.time() - 0.5):
+            raise RigError(f"the ECU sent no {message} on CAN within {timeout:.0f} s")

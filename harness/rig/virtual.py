@@ -1,0 +1,79 @@
+"""The embedded virtual rig: namespaces for the CAN bus, the vehicle and the cloud, and a veth uplink.
+
+Nothing here can reach the host's network: the vehicle's only link is the veth into the cloud
+namespace, which owns every simulated endpoint address and has no other interface."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+from dataclasses import dataclass
+
+from harness.errors import RigError
+from harness.rig import netns
+from harness.rig.config import Rig
+
+VEHICLE_IF = "veh0"
+
+
+@dataclass(frozen=True)
+class Namespaces:
+    can: str
+    vehicle: str
+    cloud: str
+
+    def all(self) -> tuple[str, str, str]:
+        return (self.can, self.vehicle, self.cloud)
+
+
+class VirtualRig:
+    """Brings the namespaces up and down; owns nothing that outlives `down()`."""
+
+    def __init__(self, rig: Rig, tag: str = "") -> None:
+        if rig.vecu is None:
+            raise RigError(f"{rig.path}: a virtual rig needs a [vecu] table")
+        self.rig = rig
+        prefix = f"{netns.owned_prefix()}{tag}"
+        self.namespaces = Namespaces(f"{prefix}can", f"{prefix}veh", f"{prefix}cloud")
+        self.uplink = rig.capture.interface
+
+    def up(self) -> None:
+        netns.require_namespaces()
+        netns.sweep_stale()
+        try:
+            self._build()
+        except RigError:
+            self.down()
+            raise
+
+    def _build(self) -> None:
+        vecu = self.rig.vecu
+        assert vecu is not None
+        ns = self.namespaces
+        for name in ns.all():
+            if netns.exists(name):
+                netns.delete(name)
+            netns.create(name)
+        # the CAN namespace has only `lo`; multicast is routed onto it and nowhere else
+        netns.ip("route", "add", "224.0.0.0/4", "dev", "lo", namespace=ns.can)
+        netns.ip("link", "add", VEHICLE_IF, "netns", ns.vehicle, "type", "veth",
+                 "peer", "name", self.uplink, "netns", ns.cloud)
+        netns.ip("addr", "add", f"{vecu.address}/{vecu.prefix}", "dev", VEHICLE_IF, namespace=ns.vehicle)
+        netns.ip("addr", "add", f"{vecu.gateway}/{vecu.prefix}", "dev", self.uplink, namespace=ns.cloud)
+        for name, interface in ((ns.vehicle, VEHICLE_IF), (ns.cloud, self.uplink)):
+            netns.ip("link", "set", interface, "up", namespace=name)
+        netns.ip("route", "add", "default", "via", vecu.gateway, namespace=ns.vehicle)
+        for address in sorted({e.host for e in vecu.endpoints.values()}):
+            length = 32 if ipaddress.ip_address(address).version == 4 else 128
+            netns.ip("addr", "add", f"{address}/{length}", "dev", "lo", namespace=ns.cloud)
+
+    def down(self) -> None:
+        for name in self.namespaces.all():
+            netns.delete(name)
+
+    def leftover(self) -> list[str]:
+        return [name for name in self.namespaces.all() if netns.exists(name)]
+
+
+def current_process_owns(name: str) -> bool:
+    return name.startswith(f"hv{os.getpid()}")

@@ -1,0 +1,34 @@
+"""The catalogue of seeded vECU defects, read from defects.toml and validated by name.
+
+Defects are data: the suite's self-validation iterates over them, and an unknown name is
+refused before anything starts."""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass
+from pathlib import Path
+
+from harness.errors import ConfigError
+
+CATALOGUE = Path(__file__).with_name("defects.toml")
+
+
+@dataclass(frozen=True)
+class Defect:
+    name: str
+    rule: str
+    breaks: str
+
+
+def load_catalogue(path: Path = CATALOGUE) -> dict[str, Defect]:
+    data = tomllib.loads(path.read_text(encoding="utf-8"))
+    return {name: Defect(name, entry["rule"], entry["breaks"]) for name, entry in data.get("defect", {}).items()}
+
+
+def validate(names: list[str] | tuple[str, ...]) -> tuple[str, ...]:
+    catalogue = load_catalogue()
+    unknown = [n for n in names if n not in catalogue]
+    if unknown:
+        raise ConfigError(f"unknown vECU defect {', '.join(unknown)}; known: {', '.join(sorted(catalogue))}")
+    return tuple(names)

@@ -1,0 +1,152 @@
+"""The vECU's telematics: GB/T 32960 real-time reports to the platform, MQTT telemetry to the TSP.
+
+Behaviour follows the vehicle state and the owner's consent switches read from CAN; seeded
+defects change exactly one thing (where reports go, what telemetry holds)."""
+
+from __future__ import annotations
+
+import json
+import socket
+import time
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import paho.mqtt.client as mqtt
+
+from harness.net import gbt32960
+from harness.rig.config import Endpoint
+
+GEAR_CODES = {"P": 0x0F, "R": 0x0D, "N": 0x00, "D": 0x0E}  # GB/T 32960 gear: P=1111b, R=1101b, D=1110b
+
+
+class Gbt32960Link:
+    """One TCP connection to a platform: login once, then frames; reconnects after failures."""
+
+    def __init__(self, endpoint: Endpoint, vin: str, iccid: str) -> None:
+        self.endpoint, self.vin, self.iccid = endpoint, vin, iccid
+        self._sock: socket.socket | None = None
+        self._retry_at = 0.0
+        self._serial = 0
+
+    def send(self, frame: bytes, when: datetime) -> bool:
+        if self._sock is None and not self._connect(when):
+            return False
+        assert self._sock is not None
+        try:
+            self._sock.sendall(frame)
+            self._drain()
+            return True
+        except OSError:
+            self.close()
+            return False
+
+    def _connect(self, when: datetime) -> bool:
+        if time.monotonic() < self._retry_at:
+            return False
+        try:
+            sock = socket.create_connection((self.endpoint.host, self.endpoint.port), timeout=2.0)
+            self._serial += 1
+            sock.sendall(gbt32960.build_login(self.vin, when, self._serial, self.iccid))
+            sock.setblocking(False)
+            self._sock = sock
+            return True
+        except OSError:
+            self._retry_at = time.monotonic() + 1.0
+            return False
+
+    def _drain(self) -> None:
+        # platform responses are read and dropped: the vehicle does not act on them here
+        assert self._sock is not None
+        try:
+            while self._sock.recv(65536):
+                pass
+        except (BlockingIOError, InterruptedError):
+            pass
+
+    def close(self) -> None:
+        if self._sock is not None:
+            self._sock.close()
+            self._sock = None
+
+
+class Gbt32960Reporter:
+    """Real-time reports (vehicle data, position) every `period` seconds of vehicle time."""
+
+    def __init__(self, endpoints: list[Endpoint], vin: str, iccid: str, period: float) -> None:
+        self.links = [Gbt32960Link(e, vin, iccid) for e in endpoints]
+        self.vin, self.period = vin, period
+        self._next = 0.0
+
+    def tick(self, now: float, inputs: Mapping[str, Any]) -> None:
+        if now < self._next:
+            return
+        self._next = now + self.period
+        when = datetime.fromtimestamp(now, UTC).replace(tzinfo=None)
+        frame = gbt32960.build_realtime(self.vin, when, vehicle=_vehicle_data(inputs), location=_location(inputs))
+        for link in self.links:
+            link.send(frame, when)
+
+    def close(self) -> None:
+        for link in self.links:
+            link.close()
+
+
+def _vehicle_data(inputs: Mapping[str, Any]) -> gbt32960.VehicleData:
+    charging = inputs.get("battery.charging_state", "NotCharging")
+    return gbt32960.VehicleData(
+        vehicle_state=1 if inputs.get("vehicle.ignition") in ("On", "Start") else 2,
+        charging_state=1 if charging in ("ChargingAC", "ChargingDC") else 3,
+        mode=1,
+        speed_kmh=float(inputs.get("vehicle.speed_kph", 0.0)),
+        odometer_km=12345.6,
+        voltage_v=396.0,
+        current_a=0.0,
+        soc_pct=int(float(inputs.get("battery.soc_pct", 0.0))),
+        dcdc_state=1,
+        gear=GEAR_CODES.get(str(inputs.get("vehicle.gear", "P")), 0x0F),
+        insulation_kohm=5000,
+        accelerator_pct=0,
+        brake_pct=0,
+    )
+
+
+def _location(inputs: Mapping[str, Any]) -> gbt32960.Location | None:
+    if "gnss.latitude_deg" not in inputs:
+        return None
+    return gbt32960.Location(latitude=float(inputs["gnss.latitude_deg"]),
+                             longitude=float(inputs["gnss.longitude_deg"]),
+                             valid=inputs.get("gnss.fix", "NoFix") != "NoFix")
+
+
+class MqttTelemetry:
+    """JSON telemetry to the maker's broker; position only while the owner shares location."""
+
+    def __init__(self, endpoint: Endpoint, vin: str, period: float) -> None:
+        self.vin, self.period = vin, period
+        self.topic = f"vehicles/{vin}/telemetry"
+        self._next = 0.0
+        self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"tbox-{vin}")
+        self.client.reconnect_delay_set(min_delay=1, max_delay=2)
+        self.client.connect_async(endpoint.host, endpoint.port, keepalive=30)
+        self.client.loop_start()
+
+    def tick(self, now: float, inputs: Mapping[str, Any]) -> None:
+        if now < self._next or not self.client.is_connected():
+            return
+        self._next = now + self.period
+        payload: dict[str, Any] = {
+            "vin": self.vin,
+            "ts": int(now * 1000),
+            "speed": round(float(inputs.get("vehicle.speed_kph", 0.0)), 1),
+            "soc": round(float(inputs.get("battery.soc_pct", 0.0)), 1),
+            "gear": str(inputs.get("vehicle.gear", "P")),
+        }
+        if inputs.get("consent.location") == "On" and "gnss.latitude_deg" in inputs:
+            payload["lat"] = round(float(inputs["gnss.latitude_deg"]), 6)
+            payload["lon"] = round(float(inputs["gnss.longitude_deg"]), 6)
+        self.client.publish(self.topic, json.dumps(payload, separators=(",", ":")), qos=1)
+
+    def close(self) -> None:
+        self.client.disconnect()
+        self.client.loop_stop()
