@@ -49,6 +49,22 @@ class Evidence:
             problems.append(f"capturer dropped {self.info.dropped} packets")
         return problems
 
+    def vehicle_time(self, wall: float) -> float | None:
+        """Vehicle time at a capture timestamp, from the last clock frame before it."""
+        clock = None
+        for record in self.can:
+            if record.time > wall:
+                break
+            value = record.values.get("time.vehicle_ms")
+            if value is not None:
+                clock = (record.time, float(value) / 1000.0)
+        return None if clock is None else clock[1] + (wall - clock[0])
+
+    def vehicle_seconds(self, earlier: float, later: float) -> float:
+        """Vehicle-time seconds between two capture timestamps (wall seconds without a clock)."""
+        a, b = self.vehicle_time(earlier), self.vehicle_time(later)
+        return (b - a) if a is not None and b is not None else later - earlier
+
     def can_series(self, message: str) -> list[CanRecord]:
         return [r for r in self.can if r.message == message]
 

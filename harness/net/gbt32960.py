@@ -359,8 +359,9 @@ def _decode(raw: bytes) -> DecodedFrame:
         problems.append(f"BCC mismatch: computed 0x{bcc(raw[2:end]):02x}, frame carries 0x{raw[end]:02x}")
     if len(raw) > end + 1:
         problems.append(f"{len(raw) - end - 1} bytes after the BCC")
-    if command not in COMMANDS or raw[3] not in RESPONSES:
-        problems.append(f"unknown command 0x{command:02x} or response flag 0x{raw[3]:02x}")
+    for what, value, known in (("command", command, COMMANDS), ("response flag", raw[3], RESPONSES)):
+        if value not in known:
+            problems.append(f"unknown {what} 0x{value:02x}")
     head = replace(head, bcc_ok=bcc_ok)
     if encryption in (0x02, 0x03):
         return replace(head, encrypted=True, error=problems[0] if problems else None)
@@ -397,7 +398,7 @@ def _decode_body(frame: GBT32960, command: int, length: int) -> tuple[dict[str, 
         first = {u.type: u for u in reversed(units)}
         stop = unit.undecoded[:1]
         if stop and stop[0] in UNIT_CLASSES:  # unknown types only make the decoding partial
-            problem = problem or f"malformed {UNIT_TYPES[stop[0]]} unit (0x{stop[0]:02x})"
+            problem = problem or f"could not decode the {UNIT_TYPES[stop[0]]} unit (0x{stop[0]:02x})"
         body.update(
             info_unit_types=tuple(u.type for u in units),
             undecoded=unit.undecoded,

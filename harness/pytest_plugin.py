@@ -1,0 +1,293 @@
+"""The pytest plugin: options, the `clause` marker, rig fixtures, and verdict reporting.
+
+Hooks stay thin: fixtures own the rig's lifetimes and clean up in their finalizers; the run
+record is written at the end of the session for the reports."""
+
+from __future__ import annotations
+
+import re
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from harness.errors import HarnessError, RigError
+from harness.findings import Finding, Verdict, overall
+from harness.net.evidence import Evidence, load_evidence
+from harness.paths import default_rig
+from harness.policy.profile import Profile, load_profile
+from harness.report.results import RunRecord, TestRecord
+from harness.rig.config import Rig, load_rig
+from harness.rig.session import Observation, RigSession
+from harness.rig.vecu_process import VecuProcess
+from harness.scenarios.hmi import OwnerScreen
+from harness.scenarios.ota_backend import OtaBackend
+from harness.scenarios.vehicle import Vehicle
+from harness.vecu.defects import validate
+from harness.verdicts import VerdictRaised, summarize
+
+RECORD = pytest.StashKey[RunRecord]()
+TEST = pytest.StashKey[TestRecord]()
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("harness", "vehicle conformance harness")
+    group.addoption("--rig", default=None, help="rig file (default: rigs/virtual.toml)")
+    group.addoption("--profile", default="cn", help="regulatory profile: cn or eu (default cn)")
+    group.addoption("--vecu-defect", action="append", default=[], metavar="NAME",
+                    help="seed a defect into the virtual ECU (repeatable)")
+    group.addoption("--harness-reports", default=None, metavar="DIR",
+                    help="write results.json, index.html and evidence/ under DIR")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "clause(*rule_ids): the rules (and so the clauses) a test verifies")
+    reports = config.getoption("--harness-reports")
+    config.stash[RECORD] = RunRecord(
+        profile=config.getoption("--profile"), rig=str(config.getoption("--rig") or default_rig()),
+        vecu_defect=",".join(config.getoption("--vecu-defect")) or None)
+    config._harness_reports = Path(reports) if reports else None  # type: ignore[attr-defined]
+
+
+def _reports_dir(config: pytest.Config) -> Path:
+    return getattr(config, "_harness_reports", None) or Path(config.rootpath) / "reports"
+
+
+# -- session fixtures ----------------------------------------------------------------------------
+@pytest.fixture(scope="session")
+def rig_config(pytestconfig: pytest.Config) -> Rig:
+    return load_rig(pytestconfig.getoption("--rig") or default_rig())
+
+
+@pytest.fixture(scope="session")
+def profile(pytestconfig: pytest.Config) -> Profile:
+    return load_profile(pytestconfig.getoption("--profile"))
+
+
+@pytest.fixture(scope="session")
+def vecu_defects(pytestconfig: pytest.Config) -> tuple[str, ...]:
+    return validate(pytestconfig.getoption("--vecu-defect"))
+
+
+@pytest.fixture(scope="session")
+def rig(rig_config: Rig, pytestconfig: pytest.Config) -> Iterator[RigSession]:
+    """The rig brought up for the session: namespaces, simulated cloud, the rest of the vehicle."""
+    session = RigSession(rig_config, _reports_dir(pytestconfig) / "evidence")
+    session.start()
+    try:
+        yield session
+    finally:
+        session.close()
+
+
+# -- per-test fixtures -----------------------------------------------------------------------------
+class Capture:
+    """The test's observation; `evidence()` stops it and returns what the checks judge."""
+
+    def __init__(self, rig: RigSession, observation: Observation, record: TestRecord, base: Path) -> None:
+        self.rig, self.observation, self.record, self.base = rig, observation, record, base
+        self._evidence: Evidence | None = None
+
+    def evidence(self) -> Evidence:
+        if self._evidence is None:
+            result = self.observation.stop()
+            self.record.evidence = {
+                "capture": _relative(result.capture, self.base), "can_log": _relative(result.can_log, self.base),
+                "scenario_log": _relative(result.scenario_log, self.base)}
+            self._evidence = load_evidence(result.capture, self.rig.codec)
+            self.record.capture_stats = {
+                "packets": self._evidence.packets, "dropped": result.stats.dropped,
+                "capture_reported": result.stats.reported, "can_frames": result.can_frames,
+                "can_gaps": sum(self._evidence.can_gaps.values())}
+        return self._evidence
+
+
+def _relative(path: Path, base: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(base.resolve()))
+    except ValueError:
+        return str(path)
+
+
+def _test_dir(rig: RigSession, nodeid: str) -> Path:
+    return rig.evidence_dir / re.sub(r"[^A-Za-z0-9_.-]+", "_", nodeid.replace("::", "__")).strip("_")
+
+
+@pytest.fixture
+def capture(rig: RigSession, request: pytest.FixtureRequest) -> Iterator[Capture]:
+    record = request.node.stash.get(TEST, None) or _new_record(request.node, request.config)
+    observation = rig.observe(_test_dir(rig, request.node.nodeid))
+    observation.start()
+    handle = Capture(rig, observation, record, _reports_dir(request.config))
+    try:
+        yield handle
+    finally:
+        try:
+            handle.evidence()
+        except HarnessError:
+            observation.abort()
+
+
+@pytest.fixture
+def vehicle(rig: RigSession) -> Vehicle:
+    assert rig.tx is not None
+    car = Vehicle(rig.tx, rig.clock, rig.scenario)
+    car.reset()
+    return car
+
+
+@pytest.fixture
+def hmi(rig: RigSession) -> OwnerScreen:
+    assert rig.tx is not None
+    screen = OwnerScreen(rig.tx, rig.monitor, rig.clock, rig.scenario)
+    screen.reset()
+    return screen
+
+
+@pytest.fixture
+def ota_backend(rig: RigSession) -> Iterator[OtaBackend]:
+    rig.backend.clear()
+    yield rig.backend
+    rig.backend.clear()
+
+
+@pytest.fixture
+def bus(rig: RigSession) -> RigSession:
+    """The harness's side of the CAN bus: `bus.monitor` reads, `bus.tx` writes abstract signals."""
+    return rig
+
+
+@pytest.fixture
+def vecu(rig: RigSession, capture: Capture, vehicle: Vehicle, hmi: OwnerScreen,
+         vecu_defects: tuple[str, ...], request: pytest.FixtureRequest) -> Iterator[VecuProcess]:
+    """A fresh virtual ECU for this test, started after the capture so every session is seen whole."""
+    process = rig.vecu(vecu_defects, _test_dir(rig, request.node.nodeid) / "vecu.log")
+    process.start()
+    try:
+        rig.wait_ecu_alive()
+        yield process
+        if not process.alive():
+            raise RigError(f"the vECU died during the test: {process.last_words()}")
+    finally:
+        process.stop()
+
+
+@pytest.fixture
+def judge(request: pytest.FixtureRequest) -> Callable[[list[Finding]], Verdict]:
+    """Hand the findings of a check to the report; anything but pass ends the test with that verdict."""
+    record: TestRecord = request.node.stash.get(TEST, None) or _new_record(request.node, request.config)
+    results: list[Finding] = []
+
+    def judge_findings(findings: list[Finding]) -> Verdict:
+        results.extend(findings)
+        record.findings = list(results)
+        record.judged = True
+        verdict = overall(results) if results else Verdict.INCONCLUSIVE
+        record.verdict = verdict
+        record.reason = summarize(verdict, results) if results else "the check returned no findings"
+        _attach(record)
+        if verdict is not Verdict.PASS:
+            raise VerdictRaised(verdict, record.reason, results)
+        return verdict
+
+    return judge_findings
+
+
+def _attach(record: TestRecord) -> None:
+    try:
+        import allure
+
+        allure.attach(
+            "\n".join(f"{f.verdict.value.upper():13} {f.clause}: {f.detail}" for f in record.findings),
+            name="findings", attachment_type=allure.attachment_type.TEXT)
+    except Exception:  # noqa: BLE001 - the allure plugin is optional at run time
+        pass
+
+
+# -- records and outcomes ------------------------------------------------------------------------
+def _new_record(item: pytest.Item, config: pytest.Config) -> TestRecord:
+    rules = [str(arg) for mark in item.iter_markers("clause") for arg in mark.args]
+    clauses: list[dict[str, str]] = []
+    try:
+        prof = load_profile(config.getoption("--profile"))
+        for rule in rules:
+            clauses += [{"id": c.id, "title": c.title, "rule": rule} for c in prof.rule(rule).clauses]
+    except HarnessError:
+        pass
+    path = Path(str(item.path))
+    family = path.parent.name if path.parent.name not in ("suites", "tests") else "general"
+    doc = (getattr(item, "obj", None).__doc__ or "").strip() if getattr(item, "obj", None) else ""
+    record = TestRecord(item.nodeid, item.name, " ".join(doc.split()), family, rules, clauses)
+    item.stash[TEST] = record
+    config.stash[RECORD].tests.append(record)
+    _label(rules, family, clauses)
+    return record
+
+
+def _label(rules: list[str], family: str, clauses: list[dict[str, str]]) -> None:
+    try:
+        import allure
+
+        allure.dynamic.epic(family)
+        for rule in rules:
+            allure.dynamic.feature(rule)
+        for clause in clauses:
+            allure.dynamic.story(clause["id"])
+    except Exception:  # noqa: BLE001
+        pass
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    _new_record(item, item.config)
+    item.stash[TEST].duration_s = time.monotonic()
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> Iterator[None]:
+    outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    record = item.stash.get(TEST, None)
+    if record is None:
+        return
+    if call.when == "teardown":
+        record.duration_s = time.monotonic() - record.duration_s
+    if call.excinfo is not None and not isinstance(call.excinfo.value, VerdictRaised):
+        if call.excinfo.errisinstance((pytest.skip.Exception,)):
+            return
+        # the test or its rig broke: whatever was judged, it cannot stand as a verdict
+        message = str(call.excinfo.value).splitlines()[0] if str(call.excinfo.value) else call.excinfo.typename
+        if not record.judged or call.when != "teardown" or record.verdict is Verdict.PASS:
+            record.verdict, record.reason = Verdict.ERROR, f"{call.when}: {message}"
+        if isinstance(call.excinfo.value, HarnessError):
+            report.longrepr = f"ERROR ({call.when}): {message}"
+    elif isinstance(call.excinfo.value if call.excinfo else None, VerdictRaised):
+        report.longrepr = str(call.excinfo.value)  # type: ignore[union-attr]
+    if call.when == "call" and report.passed and not record.judged:
+        # a suite test that judged nothing must not pass
+        report.outcome = "failed"
+        report.longrepr = "ERROR: the test handed no findings to `judge`; it verified nothing"
+        record.verdict, record.reason = Verdict.ERROR, "the test handed no findings to judge"
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    config = session.config
+    reports = getattr(config, "_harness_reports", None)
+    record = config.stash[RECORD]
+    if reports is None or not record.tests:
+        return
+    from harness.report.html import write_html
+
+    data = record.write(reports / "results.json")
+    write_html(data, reports / "index.html")
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    record = config.stash[RECORD]
+    if not record.tests:
+        return
+    from harness.report.summary import summary_table
+
+    terminalreporter.section("conformance verdicts")
+    terminalreporter.write(summary_table(record.to_dict(), color=terminalreporter.hasmarkup) + "\n")
