@@ -76,6 +76,10 @@ def _pad(text: str, width: int) -> str:
 
 
 def _clauses(test: Mapping[str, Any]) -> str:
+    """The rule ids where the record has them (short, one per rule), else the clause ids."""
+    rules = [_clean(str(r)) for r in test.get("rules") or () if r]
+    if rules:
+        return ", ".join(rules)
     raw = test.get("clauses") or ()
     ids = [_clean(c.get("id", "")) if isinstance(c, Mapping) else _clean(c) for c in raw]
     return ", ".join(i for i in ids if i) or "-"
@@ -105,8 +109,8 @@ def overall_verdict(run: Mapping[str, Any]) -> str:
     if recorded:
         return str(recorded).lower()
     counts = count_verdicts(run)
-    # Fallback precedence: a confirmed violation outranks a harness error, which outranks doubt.
-    for verdict in ("fail", "error", "inconclusive"):
+    # the analyze contract's order: error > fail > inconclusive > pass
+    for verdict in ("error", "fail", "inconclusive"):
         if counts.get(verdict):
             return verdict
     return "pass" if counts.get("pass") else "inconclusive"
@@ -138,7 +142,7 @@ def summary_table(run: Mapping[str, Any], *, color: bool = False) -> str:
         )
         for t in tests
     ]
-    header = ("CLAUSE(S)", "TEST", "VERDICT", "REASON")
+    header = ("RULE", "TEST", "VERDICT", "REASON")
     w_clause = max([_width(header[0])] + [_width(r[0]) for r in rows])
     w_name = max([_width(header[1])] + [_width(r[1]) for r in rows])
     w_verdict = max([_width(header[2])] + [_width(_clean(r[2]).upper()) for r in rows])
