@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -27,9 +28,10 @@ class RunResult:
         return {t["name"]: t["verdict"] for t in self.results["tests"]}
 
 
-def harness_run(reports: Path, *args: str, timeout: float = 300) -> RunResult:
+def harness_run(reports: Path, *args: str, timeout: float = 300, env: dict[str, str] | None = None) -> RunResult:
     done = subprocess.run([sys.executable, "-m", "harness.cli", "run", "--reports", str(reports), *args],
-                          cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False)
+                          cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False,
+                          env=None if env is None else {**os.environ, **env})
     return RunResult(done.returncode, done.stdout, done.stderr, reports)
 
 

@@ -34,6 +34,10 @@ def test_reports_are_written(compliant: RunResult) -> None:
     reports = compliant.reports
     assert (reports / "junit.xml").is_file() and (reports / "index.html").is_file()
     assert any((reports / "allure-results").glob("*-result.json"))
+    # a report about data leaving the vehicle must not make the browser contact anything
+    html = (reports / "index.html").read_text(encoding="utf-8")
+    assert "http://" not in html and "https://" not in html and "src=" not in html
+    assert all(t["name"] in html for t in compliant.results["tests"])
     for test in compliant.results["tests"]:
         capture = reports / test["evidence"]["capture"]
         assert capture.is_file() and capture.stat().st_size > 1000
