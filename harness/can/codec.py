@@ -9,7 +9,7 @@ import tomllib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import can
 import cantools
@@ -134,7 +134,8 @@ class VehicleCodec:
         """(message name, {abstract name: value}) or None for frames the DBC does not know."""
         try:
             message = self.db.get_message_by_frame_id(arbitration_id)
-            decoded = message.decode(data, decode_choices=True, scaling=True, allow_truncated=False)
+            decoded = cast(dict[str, Any], message.decode(data, decode_choices=True, scaling=True,
+                                                          allow_truncated=False))
         except Exception:  # noqa: BLE001 - an unknown id or a malformed frame is simply not decodable
             return None
         values: dict[str, Value] = {}
@@ -144,7 +145,7 @@ class VehicleCodec:
                 values[name] = value if isinstance(value, int | float) else str(value)
         counter = self.counters.get(message.name)
         if counter is not None and counter in decoded:
-            values[f"counter.{message.name}"] = int(decoded[counter])  # type: ignore[arg-type]
+            values[f"counter.{message.name}"] = int(decoded[counter])
         return message.name, values
 
     def counter_modulus(self, message_name: str) -> int | None:

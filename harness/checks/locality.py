@@ -6,6 +6,8 @@ A pure function of evidence, profile and netmap; undecodable payload to a foreig
 
 from __future__ import annotations
 
+from typing import Any
+
 from harness.findings import Finding, Verdict
 from harness.net.evidence import Evidence
 from harness.net.payloads import describe
@@ -33,8 +35,9 @@ def check_locality(evidence: Evidence, profile: Profile, netmap: Netmap,
             domestic += 1
             continue
         payload = describe(flow)
-        base = dict(src=str(flow.client), dst=str(flow.server), region=region, protocol=payload.protocol,
-                    categories=tuple(sorted(payload.categories)), time=flow.first_time)
+        base: dict[str, Any] = dict(src=str(flow.client), dst=str(flow.server), region=region,
+                                    protocol=payload.protocol, categories=tuple(sorted(payload.categories)),
+                                    time=flow.first_time)
         regulated = payload.categories & profile.regulated_categories
         approved: set[str] = set()
         for export in netmap.exports_to(flow.server.address):

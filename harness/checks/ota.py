@@ -5,6 +5,8 @@ the owner's answers; lost frames in those messages make the verdict `inconclusiv
 
 from __future__ import annotations
 
+from typing import Any
+
 from harness.findings import Finding, Verdict
 from harness.net.evidence import CanRecord, Evidence
 from harness.policy.profile import Profile
@@ -28,7 +30,7 @@ def check_consent(evidence: Evidence, profile: Profile, *, installation_expected
     for campaign, start in sorted(installs.items()):
         accepted = next((r for r in actions if r.values[ACTION] == "Accept"
                          and r.values.get("ota.action.campaign_id") == campaign), None)
-        where = dict(src=f"can:0x{start.arbitration_id:03X}", protocol="can", time=start.time)
+        where: dict[str, Any] = dict(src=f"can:0x{start.arbitration_id:03X}", protocol="can", time=start.time)
         if accepted is not None and accepted.time <= start.time:
             findings.append(Finding(CHECK, Verdict.PASS, clause, (
                 f"campaign {campaign}: installation began {evidence.vehicle_seconds(accepted.time, start.time):.0f} s "

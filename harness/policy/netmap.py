@@ -120,7 +120,8 @@ def parse_netmap(data: dict[str, Any], where: str) -> Netmap:
         except ValueError:
             raise ConfigError(f"{where}: [vehicle] addresses: not an IP address: {value!r}") from None
     regions = tuple(
-        RegionMapping(_destination(entry, where, "endpoint", ("cidr", "domain")), _text(entry, "region", where, "endpoint"))
+        RegionMapping(_destination(entry, where, "endpoint", ("cidr", "domain")),
+                      _text(entry, "region", where, "endpoint"))
         for entry in _entries(data, "endpoint", where)
     )
     exports = tuple(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import can
@@ -129,11 +130,11 @@ class RigSession:
         for key in ("gbt32960", "gbt32960_mirror"):
             if key in endpoints:
                 e = endpoints[key]
-                self.servers.start(lambda e=e: Gbt32960Platform((e.host, e.port), self.received), key)
+                self.servers.start(partial(Gbt32960Platform, (e.host, e.port), self.received), key)
         mqtt = endpoints["mqtt"]
-        self.servers.start(lambda: MqttBroker((mqtt.host, mqtt.port), self.received), "mqtt")
+        self.servers.start(partial(MqttBroker, (mqtt.host, mqtt.port), self.received), "mqtt")
         ota = endpoints["ota"]
-        self.servers.start(lambda: OtaBackendServer((ota.host, ota.port), self.backend_state), "ota")
+        self.servers.start(partial(OtaBackendServer, (ota.host, ota.port), self.backend_state), "ota")
         self.evidence_dir.mkdir(parents=True, exist_ok=True)
         self.trust_anchor.write_bytes(public_key_pem(self.backend_state.signer))
         sender = open_bus(self.rig.can, ns.can)

@@ -10,6 +10,7 @@ import math
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from harness.can.cyclic import CyclicTransmitter
 from harness.scenarios.clock import VehicleClock
@@ -36,7 +37,7 @@ class Vehicle:
         self._drive: threading.Thread | None = None
         self._stop_drive = threading.Event()
 
-    def set(self, event: str, **values: float | int | str) -> None:
+    def set(self, event: str, **values: Any) -> None:
         self.tx.set(values)
         self.log.record(event, **values)
 
