@@ -30,6 +30,8 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--list-defects", action="store_true", help="list the vECU's seeded defects and exit")
     run.add_argument("--reports", type=Path, default=Path("reports"), help="report directory (default reports/)")
     run.add_argument("-k", dest="keyword", help="only tests matching this pytest -k expression")
+    run.add_argument("--rule", action="append", default=[], metavar="RULE_ID",
+                     help="only the tests that verify this rule, e.g. ota.consent (repeatable)")
     args = parser.parse_args(argv)
     try:
         return _run(args)
@@ -73,6 +75,7 @@ def _run(args: argparse.Namespace) -> int:
                    f"--junitxml={reports / 'junit.xml'}", f"--alluredir={reports / 'allure-results'}",
                    "--clean-alluredir", "-o", "junit_family=xunit2"]
     pytest_args += [f"--vecu-defect={d}" for d in args.vecu_defect]
+    pytest_args += [f"--rule={r}" for r in args.rule]
     if args.keyword:
         pytest_args += ["-k", args.keyword]
     code = pytest.main(pytest_args)

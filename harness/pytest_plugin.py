@@ -38,6 +38,8 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--profile", default="cn", help="regulatory profile: cn or eu (default cn)")
     group.addoption("--vecu-defect", action="append", default=[], metavar="NAME",
                     help="seed a defect into the virtual ECU (repeatable)")
+    group.addoption("--rule", action="append", default=[], metavar="RULE_ID",
+                    help="only the conformance tests that verify this rule (repeatable)")
     group.addoption("--harness-reports", default=None, metavar="DIR",
                     help="write results.json, index.html and evidence/ under DIR")
 
@@ -237,6 +239,19 @@ def _label(rules: list[str], family: str, clauses: list[dict[str, str]]) -> None
             allure.dynamic.story(clause["id"])
     except Exception:  # noqa: BLE001
         pass
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    wanted = set(config.getoption("--rule"))
+    if not wanted:
+        return
+    keep, drop = [], []
+    for item in items:
+        rules = {str(arg) for mark in item.iter_markers("clause") for arg in mark.args}
+        (keep if rules & wanted else drop).append(item)
+    if drop:
+        config.hook.pytest_deselected(items=drop)
+        items[:] = keep
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:

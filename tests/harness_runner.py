@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import json
 import os
+import random
+import re
+import string
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -19,6 +22,7 @@ class RunResult:
     stdout: str
     stderr: str
     reports: Path
+    tag: str = ""
 
     @property
     def results(self) -> dict[str, Any]:
@@ -29,12 +33,16 @@ class RunResult:
 
 
 def harness_run(reports: Path, *args: str, timeout: float = 300, env: dict[str, str] | None = None) -> RunResult:
+    """`harness run` in a subprocess whose namespaces carry a tag of their own (see leftover_namespaces)."""
+    tag = "".join(random.choices(string.ascii_lowercase, k=6))
     done = subprocess.run([sys.executable, "-m", "harness.cli", "run", "--reports", str(reports), *args],
                           cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False,
-                          env=None if env is None else {**os.environ, **env})
-    return RunResult(done.returncode, done.stdout, done.stderr, reports)
+                          env={**os.environ, "HARNESS_RIG_TAG": tag, **(env or {})})
+    return RunResult(done.returncode, done.stdout, done.stderr, reports, tag)
 
 
-def leftover_namespaces() -> list[str]:
+def leftover_namespaces(run: RunResult) -> list[str]:
+    """Namespaces that run created and did not remove (other runs in parallel are not counted)."""
     out = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True, check=False).stdout
-    return [line.split()[0] for line in out.splitlines() if line.startswith("hv")]
+    names = [line.split()[0] for line in out.splitlines() if line.strip()]
+    return [n for n in names if re.fullmatch(rf"hv\d+{run.tag}[a-z]+", n)]

@@ -62,7 +62,7 @@ def test_dbc_that_does_not_load(tmp_path: Path) -> None:
     assert run.status != 0
     assert "garbage.dbc" in run.stderr + run.stdout
     assert "Traceback" not in run.stderr
-    assert not leftover_namespaces()
+    assert not leftover_namespaces(run)
 
 
 def test_unknown_profile(tmp_path: Path) -> None:
@@ -83,7 +83,7 @@ def test_capture_that_cannot_start_is_an_error_verdict(tmp_path: Path) -> None:
     verdicts = run.verdicts()
     assert verdicts == {"test_position_reports_stay_in_jurisdiction": "error"}
     assert "dumpcap" in run.results["tests"][0]["reason"]
-    assert not leftover_namespaces()
+    assert not leftover_namespaces(run)
 
 
 def test_vecu_that_dies_mid_test_is_an_error_verdict(tmp_path: Path) -> None:
@@ -92,4 +92,4 @@ def test_vecu_that_dies_mid_test_is_an_error_verdict(tmp_path: Path) -> None:
     test = run.results["tests"][0]
     assert test["verdict"] == "error"
     assert "vECU died" in test["reason"]
-    assert not leftover_namespaces()
+    assert not leftover_namespaces(run)

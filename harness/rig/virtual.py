@@ -33,6 +33,8 @@ class VirtualRig:
         if rig.vecu is None:
             raise RigError(f"{rig.path}: a virtual rig needs a [vecu] table")
         self.rig = rig
+        # HARNESS_RIG_TAG (letters) tells concurrent runs' namespaces apart, e.g. in the harness's own tests
+        tag = tag or "".join(c for c in os.environ.get("HARNESS_RIG_TAG", "") if c.isalpha() and c.islower())
         prefix = f"{netns.owned_prefix()}{tag}"
         self.namespaces = Namespaces(f"{prefix}can", f"{prefix}veh", f"{prefix}cloud")
         self.uplink = rig.capture.interface
@@ -74,6 +76,3 @@ class VirtualRig:
     def leftover(self) -> list[str]:
         return [name for name in self.namespaces.all() if netns.exists(name)]
 
-
-def current_process_owns(name: str) -> bool:
-    return name.startswith(f"hv{os.getpid()}")
