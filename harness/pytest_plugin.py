@@ -13,10 +13,12 @@ from typing import Any
 
 import pytest
 
+from harness.checks.registry import name_of
 from harness.errors import HarnessError, RigError
 from harness.findings import Finding, Verdict, overall
 from harness.net.evidence import Evidence, load_evidence
 from harness.paths import default_rig
+from harness.policy.policy import Policy
 from harness.policy.profile import Profile, load_profile
 from harness.report.results import RunRecord, TestRecord
 from harness.rig.config import Rig, load_rig
@@ -176,13 +178,24 @@ def vecu(rig: RigSession, capture: Capture, vehicle: Vehicle, hmi: OwnerScreen,
         process.stop()
 
 
+@pytest.fixture(scope="session")
+def policy(profile: Profile, rig_config: Rig) -> Policy:
+    return Policy(profile, rig_config.netmap)
+
+
 @pytest.fixture
-def judge(request: pytest.FixtureRequest) -> Callable[[list[Finding]], Verdict]:
-    """Hand the findings of a check to the report; anything but pass ends the test with that verdict."""
+def judge(request: pytest.FixtureRequest, capture: Capture, policy: Policy) -> Callable[..., Verdict]:
+    """judge(check, **params): stop the capture, run the registered check on the evidence and the
+    policy, and hand its findings to the report; anything but pass ends the test with that verdict.
+
+    The check's name and parameters are recorded, so a replay can run the same judgment offline."""
     record: TestRecord = request.node.stash.get(TEST, None) or _new_record(request.node, request.config)
     results: list[Finding] = []
 
-    def judge_findings(findings: list[Finding]) -> Verdict:
+    def judge_findings(check: Callable[..., list[Finding]], **params: Any) -> Verdict:
+        name = name_of(check)
+        record.checks.append({"check": name, "params": params})
+        findings = check(capture.evidence(), policy, **params)
         results.extend(findings)
         record.findings = list(results)
         record.judged = True
@@ -245,7 +258,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     wanted = set(config.getoption("--rule"))
     if not wanted:
         return
-    keep, drop = [], []
+    keep: list[pytest.Item] = []
+    drop: list[pytest.Item] = []
     for item in items:
         rules = {str(arg) for mark in item.iter_markers("clause") for arg in mark.args}
         (keep if rules & wanted else drop).append(item)

@@ -8,17 +8,18 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.checks.registry import register
 from harness.findings import Finding, Verdict
 from harness.net.evidence import Evidence
 from harness.net.payloads import describe
-from harness.policy.netmap import Netmap
-from harness.policy.profile import Profile
+from harness.policy.policy import Policy
 
 CHECK = "locality"
 
 
-def check_locality(evidence: Evidence, profile: Profile, netmap: Netmap,
-                   rule_id: str = "locality.regulated-data") -> list[Finding]:
+@register("locality")
+def check_locality(evidence: Evidence, policy: Policy, *, rule_id: str = "locality.regulated-data") -> list[Finding]:
+    profile, netmap = policy.profile, policy.netmap
     clause = profile.rule(rule_id).primary
     findings: list[Finding] = []
     vehicle_flows = [f for f in evidence.flows.flows.values() if netmap.is_vehicle(f.client.address)]

@@ -7,18 +7,20 @@ from __future__ import annotations
 
 from typing import Any
 
+from harness.checks.registry import register
 from harness.findings import Finding, Verdict
 from harness.net.evidence import CanRecord, Evidence
-from harness.policy.profile import Profile
+from harness.policy.policy import Policy
 
 CHECK = "ota-consent"
 INSTALL_STATES = frozenset({"Installing", "Activating", "Completed"})
 STATUS, ACTION, INHIBIT = "ota.status.state", "ota.action.action", "ota.inhibit.reason"
 
 
-def check_consent(evidence: Evidence, profile: Profile, *, installation_expected: bool,
+@register("ota-consent")
+def check_consent(evidence: Evidence, policy: Policy, *, installation_expected: bool,
                   rule_id: str = "ota.consent") -> list[Finding]:
-    clause = profile.rule(rule_id).primary
+    clause = policy.profile.rule(rule_id).primary
     status = [r for r in evidence.can if STATUS in r.values]
     actions = [r for r in evidence.can if ACTION in r.values]
     if not status:

@@ -52,11 +52,17 @@ class Direction:
 
     def stream(self) -> tuple[bytes, int]:
         """The reassembled bytes and the number of bytes missing from the middle (gaps)."""
+        data, missing, _ = self.stream_with_times()
+        return data, missing
+
+    def stream_with_times(self) -> tuple[bytes, int, list[tuple[int, float]]]:
+        """Like stream(), plus (offset, capture time) for every placed chunk, offsets ascending."""
         if not self.segments:
-            return b"", 0
+            return b"", 0, []
         start = (self.isn + 1) if self.isn is not None else min(s.seq for s in self.segments)
         chunks: list[bytes] = []
-        cursor, missing = start, 0
+        times: list[tuple[int, float]] = []
+        cursor, missing, length = start, 0, 0
         for segment in sorted(self.segments, key=lambda s: _unwrap(s.seq, start)):
             seq = _unwrap(segment.seq, start)
             end = seq + len(segment.data)
@@ -65,9 +71,12 @@ class Direction:
             if seq > cursor:
                 missing += seq - cursor
                 cursor = seq
-            chunks.append(segment.data[cursor - seq:])
+            piece = segment.data[cursor - seq:]
+            times.append((length, segment.time))
+            chunks.append(piece)
+            length += len(piece)
             cursor = end
-        return b"".join(chunks), missing
+        return b"".join(chunks), missing, times
 
 
 def _unwrap(seq: int, start: int) -> int:

@@ -30,13 +30,14 @@ class TestRecord:
     capture_stats: dict[str, Any] = field(default_factory=dict)
     duration_s: float = 0.0
     judged: bool = False
+    checks: list[dict[str, Any]] = field(default_factory=list)  # [{"check": name, "params": {...}}]
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "nodeid": self.nodeid, "name": self.name, "doc": self.doc, "family": self.family,
             "rules": self.rules, "clauses": self.clauses, "verdict": self.verdict.value, "reason": self.reason,
             "findings": [f.to_dict() for f in self.findings], "evidence": self.evidence,
-            "capture_stats": self.capture_stats, "duration_s": round(self.duration_s, 3),
+            "capture_stats": self.capture_stats, "duration_s": round(self.duration_s, 3), "checks": self.checks,
         }
 
 
