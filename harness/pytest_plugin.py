@@ -7,28 +7,37 @@ from __future__ import annotations
 
 import re
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from harness.checks.bus import CHECK as BUS_CHECK
+from harness.checks.bus import check_can_bus
 from harness.checks.registry import name_of
+from harness.diag.rig import RigDiagnostics
 from harness.errors import HarnessError, RigError
-from harness.findings import Finding, Verdict, overall
+from harness.findings import Finding, Verdict
 from harness.net.evidence import Evidence, load_evidence
 from harness.paths import default_rig
 from harness.policy.policy import Policy
 from harness.policy.profile import Profile, load_profile
-from harness.report.results import RunRecord, TestRecord
+from harness.report.judgment import canonical, conclude, json_params
+from harness.report.progress import SuiteProgress
+from harness.report.results import RunRecord, TestRecord, profile_clauses
+from harness.rig.bench import BenchEcu
 from harness.rig.config import Rig, load_rig
 from harness.rig.session import Observation, RigSession
 from harness.rig.vecu_process import VecuProcess
+from harness.scenarios.explore import Explorer, parse_seed
+from harness.scenarios.fastforward import FastForward
 from harness.scenarios.hmi import OwnerScreen
 from harness.scenarios.ota_backend import OtaBackend
 from harness.scenarios.vehicle import Vehicle
 from harness.vecu.defects import validate
-from harness.verdicts import VerdictRaised, summarize
+from harness.verdicts import VerdictRaised
 
 RECORD = pytest.StashKey[RunRecord]()
 TEST = pytest.StashKey[TestRecord]()
@@ -53,6 +62,29 @@ def pytest_configure(config: pytest.Config) -> None:
         profile=config.getoption("--profile"), rig=str(config.getoption("--rig") or default_rig()),
         vecu_defect=",".join(config.getoption("--vecu-defect")) or None)
     config._harness_reports = Path(reports) if reports else None  # type: ignore[attr-defined]
+    _describe_run(config, config.stash[RECORD])
+    _parallel(config)
+    config.pluginmanager.register(_Progress(config), "harness-progress")
+
+
+def _parallel(config: pytest.Config) -> None:
+    """Under pytest-xdist, records are kept in the worker that ran the test and merged by the controller."""
+    from harness import parallel
+
+    if parallel.is_worker(config):
+        config.pluginmanager.register(parallel.Sender(TEST), "harness-parallel-sender")
+    elif parallel.is_controller(config):
+        config.pluginmanager.register(parallel.Merger(config.stash[RECORD]), "harness-parallel-merger")
+
+
+def _describe_run(config: pytest.Config, record: RunRecord) -> None:
+    """What the record needs beyond the tests: the run's hypothesis seed and the profile's clauses."""
+    seed = config.getoption("hypothesis_seed", None)
+    record.hypothesis_seed = None if seed is None else str(seed)
+    try:
+        record.profile_clauses = profile_clauses(load_profile(config.getoption("--profile")))
+    except HarnessError:
+        pass  # the profile fixture reports the bad profile as the tests' error
 
 
 def _reports_dir(config: pytest.Config) -> Path:
@@ -143,11 +175,12 @@ def vehicle(rig: RigSession) -> Vehicle:
 
 
 @pytest.fixture
-def hmi(rig: RigSession) -> OwnerScreen:
+def hmi(rig: RigSession) -> Iterator[OwnerScreen]:
     assert rig.tx is not None
-    screen = OwnerScreen(rig.tx, rig.monitor, rig.clock, rig.scenario)
+    screen = OwnerScreen(rig.tx, rig.monitor, rig.clock, rig.scenario, notifier=rig.can_notifier)
     screen.reset()
-    return screen
+    yield screen
+    screen.close()
 
 
 @pytest.fixture
@@ -158,6 +191,18 @@ def ota_backend(rig: RigSession) -> Iterator[OtaBackend]:
 
 
 @pytest.fixture
+def fast_forward(rig: RigSession) -> FastForward:
+    """fast_forward.run(vehicle_s) / .until(predicate, vehicle_s): vehicle time in jumps on a virtual rig."""
+    return FastForward(rig.clock, rig.monitor, jumps=rig.rig.is_virtual)
+
+
+@pytest.fixture
+def uds(rig: RigSession) -> RigDiagnostics:
+    """The diagnostic tester: `with uds.over_can() as tester` (ISO-TP) or `uds.over_doip()`."""
+    return RigDiagnostics(rig)
+
+
+@pytest.fixture
 def bus(rig: RigSession) -> RigSession:
     """The harness's side of the CAN bus: `bus.monitor` reads, `bus.tx` writes abstract signals."""
     return rig
@@ -165,7 +210,7 @@ def bus(rig: RigSession) -> RigSession:
 
 @pytest.fixture
 def vecu(rig: RigSession, capture: Capture, vehicle: Vehicle, hmi: OwnerScreen,
-         vecu_defects: tuple[str, ...], request: pytest.FixtureRequest) -> Iterator[VecuProcess]:
+         vecu_defects: tuple[str, ...], request: pytest.FixtureRequest) -> Iterator[VecuProcess | BenchEcu]:
     """A fresh virtual ECU for this test, started after the capture so every session is seen whole."""
     process = rig.vecu(vecu_defects, _test_dir(rig, request.node.nodeid) / "vecu.log")
     process.start()
@@ -194,64 +239,59 @@ def judge(request: pytest.FixtureRequest, capture: Capture, policy: Policy) -> C
 
     def judge_findings(check: Callable[..., list[Finding]], **params: Any) -> Verdict:
         name = name_of(check)
+        # the check gets its parameters as replay will read them back from the record: JSON values
+        params = json_params(name, params)
         record.checks.append({"check": name, "params": params})
-        findings = check(capture.evidence(), policy, **params)
-        results.extend(findings)
-        record.findings = list(results)
+        evidence = capture.evidence()
+        results.extend(check(evidence, policy, **params))
+        if record.rules and not any(c["check"] == BUS_CHECK for c in record.checks):
+            # whatever the test judged, a silent or broken bus means it did not observe it (recorded, so
+            # replay judges the bus the same way)
+            bus_params = {"rule_id": record.rules[0]}
+            record.checks.append({"check": BUS_CHECK, "params": bus_params})
+            results.extend(check_can_bus(evidence, policy, **bus_params))
+        record.findings = canonical(results)
         record.judged = True
-        verdict = overall(results) if results else Verdict.INCONCLUSIVE
+        verdict, record.reason = conclude(record.findings)
+        if verdict is not Verdict.PASS and "hypothesis" in record.seeds:
+            seed = record.seeds["hypothesis"]
+            record.reason += f" (hypothesis seed {seed}: rerun with harness run --seed {seed})"
         record.verdict = verdict
-        record.reason = summarize(verdict, results) if results else "the check returned no findings"
-        _attach(record)
+        _attach(record, evidence)
         if verdict is not Verdict.PASS:
-            raise VerdictRaised(verdict, record.reason, results)
+            raise VerdictRaised(verdict, record.reason, record.findings)
         return verdict
 
     return judge_findings
 
 
-def _attach(record: TestRecord) -> None:
-    try:
-        import allure
+def _attach(record: TestRecord, evidence: Evidence) -> None:
+    from harness.report.allure_results import attach_judgment
 
-        allure.attach(
-            "\n".join(f"{f.verdict.value.upper():13} {f.clause}: {f.detail}" for f in record.findings),
-            name="findings", attachment_type=allure.attachment_type.TEXT)
-    except Exception:  # noqa: BLE001 - the allure plugin is optional at run time
-        pass
+    attach_judgment(record, evidence)
 
 
 # -- records and outcomes ------------------------------------------------------------------------
 def _new_record(item: pytest.Item, config: pytest.Config) -> TestRecord:
     rules = [str(arg) for mark in item.iter_markers("clause") for arg in mark.args]
     clauses: list[dict[str, str]] = []
+    severities: list[str] = []
     try:
         prof = load_profile(config.getoption("--profile"))
         for rule in rules:
             clauses += [{"id": c.id, "title": c.title, "rule": rule} for c in prof.rule(rule).clauses]
+            severities.append(prof.rule(rule).severity)
     except HarnessError:
         pass
-    path = Path(str(item.path))
-    family = path.parent.name if path.parent.name not in ("suites", "tests") else "general"
+    family = _family(item)
     doc = (getattr(item, "obj", None).__doc__ or "").strip() if getattr(item, "obj", None) else ""
     record = TestRecord(item.nodeid, item.name, " ".join(doc.split()), family, rules, clauses)
     item.stash[TEST] = record
     config.stash[RECORD].tests.append(record)
-    _label(rules, family, clauses)
+    from harness.report.allure_results import label
+
+    label(rules, clauses, severities)
     return record
-
-
-def _label(rules: list[str], family: str, clauses: list[dict[str, str]]) -> None:
-    try:
-        import allure
-
-        allure.dynamic.epic(family)
-        for rule in rules:
-            allure.dynamic.feature(rule)
-        for clause in clauses:
-            allure.dynamic.story(clause["id"])
-    except Exception:  # noqa: BLE001
-        pass
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
@@ -266,6 +306,40 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if drop:
         config.hook.pytest_deselected(items=drop)
         items[:] = keep
+
+
+def _family(item: pytest.Item) -> str:
+    folder = Path(str(item.path)).parent.name
+    return folder if folder not in ("suites", "tests") else "general"
+
+
+class _Progress:
+    """Per-suite progress lines after each conformance test (the -v line names the test itself).
+
+    A plugin object, so its report hook can reach the run record."""
+
+    def __init__(self, config: pytest.Config) -> None:
+        self.config, self.progress = config, SuiteProgress({})
+
+    def pytest_collection_finish(self, session: pytest.Session) -> None:
+        totals = Counter(_family(i) for i in session.items if i.get_closest_marker("clause") is not None)
+        self.progress = SuiteProgress(dict(totals))
+
+    @pytest.hookimpl(optionalhook=True)
+    def pytest_xdist_node_collection_finished(self, node: Any, ids: list[str]) -> None:
+        # a parallel run's controller collects nothing itself; the workers tell it what they collected
+        if not self.progress.totals:
+            folders = (Path(nodeid.split("::")[0]).parent.name for nodeid in ids)
+            self.progress = SuiteProgress(dict(Counter(f if f not in ("suites", "tests") else "general"
+                                                       for f in folders)))
+
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        if report.when != "teardown" or not self.progress.totals:
+            return
+        record = next((t for t in reversed(self.config.stash[RECORD].tests) if t.nodeid == report.nodeid), None)
+        reporter = self.config.pluginmanager.get_plugin("terminalreporter")
+        if record is not None and reporter is not None:
+            reporter.write_line(self.progress.finished(record.family, record.verdict.value, record.duration_s))
 
 
 def pytest_runtest_setup(item: pytest.Item) -> None:
@@ -284,6 +358,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
         return
     if call.when == "teardown":
         record.duration_s = time.monotonic() - record.duration_s
+    if call.when == "call":
+        record.seeds.update(_hypothesis_seed(item, record))
     if call.excinfo is not None and not isinstance(call.excinfo.value, VerdictRaised):
         if call.excinfo.errisinstance((pytest.skip.Exception,)):
             return
@@ -302,16 +378,57 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[Any]) -> 
         record.verdict, record.reason = Verdict.ERROR, "the test handed no findings to judge"
 
 
+def _hypothesis_seed(item: pytest.Item, record: TestRecord) -> dict[str, str]:
+    """The seed hypothesis drew this test's examples from, where the test uses hypothesis."""
+    function = getattr(item, "obj", None)
+    if not getattr(function, "is_hypothesis_test", False):
+        return {}
+    for attribute in ("_hypothesis_internal_use_seed", "_hypothesis_internal_use_generated_seed"):
+        seed = getattr(function, attribute, None)
+        if seed is not None:
+            return {"hypothesis": str(seed)}
+    run_seed = item.config.stash[RECORD].hypothesis_seed
+    return {"hypothesis": run_seed} if run_seed is not None else {}
+
+
+@pytest.fixture
+def record_seed(request: pytest.FixtureRequest) -> Callable[[str, object], None]:
+    """record_seed(name, value): keep a seed the test drew its randomness from, for the evidence bundle."""
+    record: TestRecord = request.node.stash.get(TEST, None) or _new_record(request.node, request.config)
+
+    def keep(name: str, value: object) -> None:
+        record.seeds[name] = str(value)
+
+    return keep
+
+
+@pytest.fixture
+def explore(request: pytest.FixtureRequest, rig: RigSession,
+            record_seed: Callable[[str, object], None]) -> Explorer:
+    """explore.run(strategy, play, examples=N): play N scenarios hypothesis draws from `strategy` in this
+    test's observation, with the run's seed (recorded, so `harness run --seed` replays them)."""
+    seed = parse_seed(request.config.getoption("hypothesis_seed", None))
+    record_seed("hypothesis", seed)
+    return Explorer(seed, rig.scenario)
+
+
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     config = session.config
     reports = getattr(config, "_harness_reports", None)
     record = config.stash[RECORD]
+    if hasattr(config, "workerinput"):
+        return  # a parallel worker: the controller writes the reports from every worker's records
+    merger = config.pluginmanager.get_plugin("harness-parallel-merger")
+    if merger is not None:
+        merger.sort()
     if reports is None or not record.tests:
         return
     from harness.report.html import write_html
+    from harness.report.matrix import write_matrix
 
     data = record.write(reports / "results.json")
     write_html(data, reports / "index.html")
+    write_matrix(data, reports)
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:

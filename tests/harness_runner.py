@@ -32,9 +32,14 @@ class RunResult:
         return {t["name"]: t["verdict"] for t in self.results["tests"]}
 
 
-def harness_run(reports: Path, *args: str, timeout: float = 300, env: dict[str, str] | None = None) -> RunResult:
-    """`harness run` in a subprocess whose namespaces carry a tag of their own (see leftover_namespaces)."""
+def harness_run(reports: Path, *args: str, timeout: float = 300, env: dict[str, str] | None = None,
+                allure: bool = False) -> RunResult:
+    """`harness run` in a subprocess whose namespaces carry a tag of their own (see leftover_namespaces).
+
+    The Allure HTML report is rendered only when asked (it costs seconds per run; one test checks it)."""
     tag = "".join(random.choices(string.ascii_lowercase, k=6))
+    if not allure:
+        args = (*args, "--no-allure-report")
     done = subprocess.run([sys.executable, "-m", "harness.cli", "run", "--reports", str(reports), *args],
                           cwd=ROOT, capture_output=True, text=True, timeout=timeout, check=False,
                           env={**os.environ, "HARNESS_RIG_TAG": tag, **(env or {})})

@@ -171,9 +171,23 @@ def test_compliance_matrix_has_one_row_per_clause_per_test(run: dict[str, Any]) 
     rows = {tuple(r) for r in matrix}
     assert len(matrix) == len(rows)
     expected = {
-        (c["id"], c["title"], t["name"], t["verdict"].upper()) for t in run["tests"] for c in t["clauses"]
-    } | {("(no clause)", "", t["name"], t["verdict"].upper()) for t in run["tests"] if not t["clauses"]}
+        (c["id"], c["title"], t["rules"][0], t["name"], t["verdict"].upper(), "capture")
+        for t in run["tests"] for c in t["clauses"]
+    } | {("(no clause)", "", t["rules"][0], t["name"], t["verdict"].upper(), "capture")
+         for t in run["tests"] if not t["clauses"]}
     assert rows == expected
+
+
+def test_compliance_matrix_lists_untested_clauses_of_the_profile(run: dict[str, Any]) -> None:
+    tested = run["tests"][0]["clauses"][0]
+    run["profile_clauses"] = [
+        {"rule": run["tests"][0]["rules"][0], "id": tested["id"], "title": tested["title"], "severity": "critical"},
+        {"rule": "ota.rollback", "id": "UN R156 7.2.2.4", "title": "Recovery after a failed update",
+         "severity": "blocker"},
+    ]
+    rows = _Page(render_html(run)).matrix_rows
+    assert ["UN R156 7.2.2.4", "Recovery after a failed update", "ota.rollback", "not tested", "", ""] in rows
+    assert rows.index(["UN R156 7.2.2.4", "Recovery after a failed update", "ota.rollback", "not tested", "", ""]) == 1
 
 
 def test_header_and_sections_carry_verdicts_and_metadata(run: dict[str, Any]) -> None:

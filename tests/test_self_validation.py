@@ -14,8 +14,8 @@ CATALOGUE = load_catalogue()
 
 
 @pytest.fixture(scope="module")
-def compliant(tmp_path_factory: pytest.TempPathFactory) -> RunResult:
-    return harness_run(tmp_path_factory.mktemp("compliant"))
+def compliant(compliant_run: RunResult) -> RunResult:
+    return compliant_run  # the session's one full compliant run (tests/conftest.py)
 
 
 def test_compliant_vecu_passes_every_suite_test(compliant: RunResult) -> None:

@@ -18,6 +18,10 @@ def open_bus(config: CanConfig, namespace: str | None = None) -> can.BusABC:
     kwargs = dict(config.options)
     if config.interface not in ("udp_multicast", "virtual"):
         kwargs.setdefault("bitrate", config.bitrate)
+    if config.fd:
+        kwargs.setdefault("fd", True)
+        if config.data_bitrate:
+            kwargs.setdefault("data_bitrate", config.data_bitrate)
     try:
         with entered(namespace) if namespace else nullcontext():
             return can.Bus(interface=config.interface, channel=config.channel, **kwargs)

@@ -5,9 +5,7 @@ DBC message and signal carries each, so a vehicle's own DBC can be used without 
 
 from __future__ import annotations
 
-import tomllib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, cast
 
@@ -15,15 +13,10 @@ import can
 import cantools
 from cantools.database.can import Database, Message
 
+from harness.can.mapping import IDENTITY, SignalRef, Translation, Value, load_mapping
 from harness.errors import ConfigError
 
-Value = float | int | str
-
-
-@dataclass(frozen=True)
-class SignalRef:
-    message: str
-    signal: str
+__all__ = ["SignalRef", "Value", "VehicleCodec", "load_dbc"]
 
 
 def load_dbc(path: Path) -> Database:
@@ -42,33 +35,21 @@ class VehicleCodec:
     """Encode abstract signal values into CAN frames and decode frames back into them."""
 
     def __init__(self, db: Database, signals: Mapping[str, SignalRef], counters: Mapping[str, str],
-                 ecu_node: str, source: str = "") -> None:
+                 ecu_node: str, source: str = "", translations: Mapping[str, Translation] | None = None) -> None:
         self.db = db
         self.signals = dict(signals)
         self.counters = dict(counters)
         self.ecu_node = ecu_node
+        # unit, scale and value-name differences between the harness's signals and this DBC
+        self.translations = dict(translations or {})
         self._by_dbc = {(ref.message, ref.signal): name for name, ref in self.signals.items()}
         self._validate(source)
 
     @classmethod
     def load(cls, dbc: Path, mapping: Path) -> VehicleCodec:
         db = load_dbc(dbc)
-        try:
-            data = tomllib.loads(mapping.read_text(encoding="utf-8"))
-        except FileNotFoundError:
-            raise ConfigError(f"signal mapping {mapping} not found") from None
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise ConfigError(f"{mapping}: not valid TOML: {exc}") from None
-        signals: dict[str, SignalRef] = {}
-        for name, target in data.get("signals", {}).items():
-            message, dot, signal = str(target).partition(".")
-            if not dot:
-                raise ConfigError(f"{mapping}: [signals] {name}: expected \"Message.Signal\", got {target!r}")
-            signals[name] = SignalRef(message, signal)
-        ecu = data.get("nodes", {}).get("ecu")
-        if not isinstance(ecu, str):
-            raise ConfigError(f"{mapping}: [nodes] ecu: name the DBC node that is the ECU under test")
-        return cls(db, signals, data.get("counters", {}), ecu, str(mapping))
+        found = load_mapping(mapping, db)
+        return cls(db, found.signals, found.counters, found.ecu_node, found.source, found.translations)
 
     def _validate(self, source: str) -> None:
         for name, ref in self.signals.items():
@@ -119,8 +100,18 @@ class VehicleCodec:
         grouped: dict[str, dict[str, Value]] = {}
         for name, value in values.items():
             ref = self.ref(name)
-            grouped.setdefault(ref.message, {})[ref.signal] = value
+            grouped.setdefault(ref.message, {})[ref.signal] = self.translations.get(name, IDENTITY).to_dbc(value)
         return grouped
+
+    def from_dbc(self, name: str, value: Value) -> Value:
+        """A DBC value of the signal carrying `name`, in the harness's units and value names."""
+        return self.translations.get(name, IDENTITY).from_dbc(value)
+
+    def is_ecu_message(self, message_name: str) -> bool:
+        try:
+            return self.ecu_node in self.message(message_name).senders
+        except KeyError:
+            return False
 
     def encode(self, message: Message, dbc_values: Mapping[str, Any]) -> can.Message:
         values = dict(dbc_values)
@@ -142,7 +133,7 @@ class VehicleCodec:
         for signal, value in decoded.items():
             name = self._by_dbc.get((message.name, signal))
             if name is not None:
-                values[name] = value if isinstance(value, int | float) else str(value)
+                values[name] = self.from_dbc(name, value if isinstance(value, int | float) else str(value))
         counter = self.counters.get(message.name)
         if counter is not None and counter in decoded:
             values[f"counter.{message.name}"] = int(decoded[counter])

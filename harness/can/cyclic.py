@@ -39,7 +39,8 @@ class CyclicTransmitter:
     def get(self, name: str) -> Any:
         ref = self.codec.ref(name)
         with self._lock:
-            return self._values[ref.message][ref.signal]
+            value = self._values[ref.message][ref.signal]
+        return self.codec.from_dbc(name, value if isinstance(value, int | float) else str(value))
 
     def provide(self, name: str, provider: Callable[[], Value]) -> None:
         """Compute a signal at each transmission (the vehicle clock, for one)."""

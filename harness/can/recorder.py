@@ -6,10 +6,13 @@ Ethernet capture in one pcapng on one timeline."""
 from __future__ import annotations
 
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import can
+
+from harness.can.bus_errors import exception_frame, state_frame
 
 
 @dataclass(frozen=True)
@@ -34,7 +37,19 @@ class CanRecorder(can.Listener):
             self._frames.append(frame)
 
     def on_error(self, exc: Exception) -> None:
+        # the interface stopped delivering frames for a moment: the recording says so as an error frame
         self.errors.append(str(exc))
+        self._error_frame(*exception_frame(exc))
+
+    def note_state(self, state: can.BusState) -> None:
+        """Record a bus state an interface reports outside its frames (error-passive, bus-off)."""
+        frame = state_frame(state)
+        if frame is not None:
+            self._error_frame(*frame)
+
+    def _error_frame(self, classes: int, data: bytes) -> None:
+        with self._lock:
+            self._frames.append(CanFrame(time.time(), classes, data, is_error_frame=True))
 
     def frames(self, since: float = 0.0) -> list[CanFrame]:
         with self._lock:

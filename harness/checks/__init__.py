@@ -2,4 +2,20 @@
 
 Importing the package registers every check by name (see registry)."""
 
-from harness.checks import locality, ota  # noqa: F401
+from harness.checks import (  # noqa: F401
+    bus,
+    consent,
+    environment,
+    locality,
+    minimization,
+    national_platform,
+    ota,
+    ota_diagnostics,
+    ota_identity,
+    ota_notice,
+    ota_outcome,
+    ota_performance,
+    ota_safety,
+    ota_sequences,
+    precision,
+)

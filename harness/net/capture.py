@@ -18,6 +18,8 @@ from typing import Any
 from harness.errors import RigError
 from harness.rig.netns import exec_argv
 
+SETTLE_S = 0.6  # longer than libpcap's ring-block timeout on Linux
+
 _STATS = re.compile(
     r"Packets received/dropped on interface '(?P<iface>[^']*)': (?P<received>\d+)/(?P<dropped>\d+) "
     r"\(pcap:(?P<pcap>\d+)/dumpcap:(?P<dumpcap>\d+)/flushed:(?P<flushed>\d+)/ps_ifdrop:(?P<ifdrop>\d+)\)"
@@ -47,7 +49,8 @@ def parse_dumpcap_stats(stderr: str) -> CaptureStats:
         last = stderr.strip().splitlines()[-1] if stderr.strip() else "no output"
         return CaptureStats(0, 0, reported=False, message=f"dumpcap reported no statistics ({last})")
     received = sum(int(m["received"]) for m in matches)
-    dropped = sum(int(m["dropped"]) + int(m["flushed"]) + int(m["ifdrop"]) for m in matches)
+    # dumpcap's "dropped" is pcap + dumpcap + flushed; drops at the interface (ps_ifdrop) come on top
+    dropped = sum(int(m["dropped"]) + int(m["ifdrop"]) for m in matches)
     return CaptureStats(received, dropped, reported=True)
 
 
@@ -77,6 +80,8 @@ class DumpcapCapture:
                 self.kill()
                 detail = " ".join(self._stderr).strip() or "no output"
                 raise RigError(f"capture on {self.interface!r} did not start: {detail[:300]}")
+        # "Capturing on" comes just before the ring buffer is live: let it settle before traffic
+        time.sleep(SETTLE_S)
 
     def _read_stderr(self) -> None:
         assert self._process is not None and self._process.stderr is not None
@@ -90,6 +95,9 @@ class DumpcapCapture:
         if process is None:
             return CaptureStats(0, 0, reported=False, message="capture was never started")
         if process.poll() is None:
+            # packets still in the kernel's current ring block are lost at SIGINT without being counted
+            # as drops; wait for the block to retire so the last moments before judgment are kept
+            time.sleep(SETTLE_S)
             process.send_signal(signal.SIGINT)
             try:
                 process.wait(timeout)

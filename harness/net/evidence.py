@@ -6,11 +6,15 @@ Built the same way live and offline, so replaying a capture gives the same verdi
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 
+from harness.can.bus_errors import CanError
 from harness.can.codec import Value, VehicleCodec
-from harness.net.flows import FlowTable
-from harness.net.pcapfile import LINKTYPE_CAN_SOCKETCAN, CaptureInfo, iter_capture, parse_socketcan
+from harness.net.dns import DnsNames, collect_names
+from harness.net.flows import Flow, FlowTable
+from harness.net.keylog import KeyLog
+from harness.net.pcapfile import LINKTYPE_CAN_SOCKETCAN, CaptureInfo, iter_records, parse_socketcan
 
 
 @dataclass(frozen=True)
@@ -19,6 +23,17 @@ class CanRecord:
     message: str
     arbitration_id: int
     values: dict[str, Value]
+    data: bytes = b""  # the frame's payload, for transport protocols above CAN (ISO-TP diagnostics)
+
+
+@dataclass(frozen=True)
+class EcuActivity:
+    """When the ECU under test sent one of its cyclic messages during the recording."""
+
+    first: float
+    last: float
+    frames: int
+    cycle_s: float
 
 
 @dataclass
@@ -29,25 +44,75 @@ class Evidence:
     info: CaptureInfo
     can_frames: int = 0
     can_gaps: dict[str, int] = field(default_factory=dict)
+    can_errors: list[CanError] = field(default_factory=list)
+    # the ECU's cyclic messages by DBC name (expected) and when each was seen (activity)
+    ecu_expected: tuple[str, ...] = ()
+    ecu_activity: dict[str, EcuActivity] = field(default_factory=dict)
+    _server_names: dict[str, tuple[str, ...]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
     def packets(self) -> int:
         return self.flows.packets
 
-    @property
-    def ethernet_complete(self) -> bool:
-        """The capturer reported its counters and lost nothing, and the file is whole."""
-        return self.info.drop_reported and self.info.dropped == 0 and not self.info.truncated
+    @cached_property
+    def dns(self) -> DnsNames:
+        """Every DNS answer in the capture, as names per address."""
+        return collect_names(self.flows.flows.values())
+
+    def dns_names_of(self, address: str) -> tuple[str, ...]:
+        return self.dns.names_of(address)
+
+    def names_of(self, address: str) -> tuple[str, ...]:
+        """The names the capture gives an address: DNS answers, and the TLS SNI and HTTP Host of every
+        flow opened to it. A netmap matches them only where no address mapping does."""
+        names = self._server_names.get(address)
+        if names is None:
+            from harness.net.payloads import describe  # payload decoding is only needed for names
+
+            found = set(self.dns_names_of(address))
+            for flow in self._flows_to.get(address, ()):
+                found |= describe(flow).names
+            names = self._server_names[address] = tuple(sorted(found))
+        return names
+
+    @cached_property
+    def _flows_to(self) -> dict[str, list[Flow]]:
+        by_server: dict[str, list[Flow]] = {}
+        for flow in self.flows.flows.values():
+            by_server.setdefault(flow.server.address, []).append(flow)
+        return by_server
 
     def completeness_problems(self) -> list[str]:
+        """What makes the capture an incomplete record: each one keeps a verdict from `pass`."""
         problems = []
         if self.info.truncated:
             problems.append(f"capture file is truncated{': ' + self.info.problem if self.info.problem else ''}")
-        if not self.info.drop_reported:
-            problems.append("capture holds no drop counters, so its completeness is unknown")
+        if not self._ip_drops_reported():
+            if self.info.rig_capture:  # the rig always records dumpcap's counters: here it could not
+                problems.append("the capturer reported no drop counters, so the capture's completeness is unknown")
         elif self.info.dropped:
             problems.append(f"capturer dropped {self.info.dropped} packets")
+        table = self.flows
+        if table.unsupported:
+            kinds = ", ".join(f"{n} of link type {t}" for t, n in sorted(table.unsupported.items()))
+            problems.append(f"packets on interfaces this harness cannot read ({kinds})")
+        if table.malformed:
+            problems.append(f"{table.malformed} packets could not be parsed (truncated or malformed headers)")
+        if table.fragments:
+            problems.append(f"{table.fragments} IP fragments were not reassembled")
         return problems
+
+    def _ip_drops_reported(self) -> bool:
+        """Drop counters cover the interfaces that carry IP; a counter on the CAN interface alone does not."""
+        ip = {lt for lt, _ in self.info.interfaces if lt != LINKTYPE_CAN_SOCKETCAN}
+        return self.info.drops_reported_for(ip) if ip else self.info.drop_reported
+
+    def completeness_notes(self) -> list[str]:
+        """What limits the evidence without lowering a verdict (a capture from another tool)."""
+        if not self._ip_drops_reported() and not self.info.rig_capture:
+            return ["the capture holds no drop counters (not taken by this harness's rig); it is judged on the "
+                    "packets it holds"]
+        return []
 
     def vehicle_time(self, wall: float) -> float | None:
         """Vehicle time at a capture timestamp, from the last clock frame before it."""
@@ -69,27 +134,40 @@ class Evidence:
         return [r for r in self.can if r.message == message]
 
 
-def load_evidence(path: Path, codec: VehicleCodec | None) -> Evidence:
+def load_evidence(path: Path, codec: VehicleCodec | None, keys: KeyLog | None = None) -> Evidence:
+    """The evidence in a capture; `keys` (an NSS key log) lets the decoders read TLS application data."""
     info = CaptureInfo()
-    table = FlowTable()
+    table = FlowTable(keys=keys)
     records: list[CanRecord] = []
     frames = 0
     last_counter: dict[str, int] = {}
     gaps: dict[str, int] = {}
-    for packet in iter_capture(path, info):
-        if packet.linktype != LINKTYPE_CAN_SOCKETCAN:
-            table.add(packet)
-            continue
+    errors: list[CanError] = []
+    cycles = {m.name: (m.cycle_time or 0) / 1000.0 for m in codec.ecu_messages()} if codec is not None else {}
+    activity: dict[str, EcuActivity] = {}
+
+    def can_frame(time: float, linktype: int, raw: bytes) -> None:
+        nonlocal frames
+        if linktype != LINKTYPE_CAN_SOCKETCAN:
+            table.unsupported[linktype] = table.unsupported.get(linktype, 0) + 1
+            return
         frames += 1
-        parsed = parse_socketcan(packet.data)
+        parsed = parse_socketcan(raw)
+        if parsed is not None and parsed[3]:
+            errors.append(CanError(time, parsed[0], parsed[1]))
+            return
         if parsed is None or codec is None:
-            continue
+            return
         arbitration_id, data, _extended, error = parsed
         decoded = None if error else codec.decode(arbitration_id, data)
         if decoded is None:
-            continue
+            return
         name, values = decoded
-        records.append(CanRecord(packet.time, name, arbitration_id, values))
+        records.append(CanRecord(time, name, arbitration_id, values, bytes(data)))
+        if name in cycles:
+            seen = activity.get(name)
+            activity[name] = EcuActivity(seen.first if seen else time, time, (seen.frames if seen else 0) + 1,
+                                         cycles[name])
         counter = values.get(f"counter.{name}")
         modulus = codec.counter_modulus(name)
         if isinstance(counter, int) and modulus:
@@ -100,4 +178,7 @@ def load_evidence(path: Path, codec: VehicleCodec | None) -> Evidence:
                 if missing:
                     gaps[name] = gaps.get(name, 0) + missing
             last_counter[name] = counter
-    return Evidence(path, table, records, info, frames, gaps)
+
+    table.add_frames(iter_records(path, info), other=can_frame)
+    return Evidence(path, table, records, info, frames, gaps, can_errors=errors, ecu_expected=tuple(sorted(cycles)),
+                    ecu_activity=activity)

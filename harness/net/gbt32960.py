@@ -64,6 +64,7 @@ RESPONSES = {0x01: "success", 0x02: "error", 0x03: "VIN duplicate", 0xFE: "comma
 ENCRYPTIONS = {0x01: "none", 0x02: "RSA", 0x03: "AES128", 0xFE: "abnormal", 0xFF: "invalid"}
 HEADER_LEN = 24  # "##" up to and including the data unit length
 _PRINTABLE = range(0x20, 0x7F)
+_PRINTABLE_BYTES = bytes(_PRINTABLE)  # bytes.translate deletes these: what is left is not printable
 # Plausible unencrypted data unit sizes (login: time, serial, ICCID, n, m; reports: at least the time).
 _LENGTH_OK: dict[int, Callable[[int], bool]] = {
     0x01: lambda n: n >= 30, 0x02: lambda n: n >= 6, 0x03: lambda n: n >= 6, 0x04: lambda n: n == 8,
@@ -262,7 +263,7 @@ def _plausible_header(h: bytes) -> bool:
         return False
     if len(h) > 2 and h[2] not in COMMANDS or len(h) > 3 and h[3] not in RESPONSES:
         return False
-    if any(b not in _PRINTABLE for b in h[4:21]) or len(h) > 21 and h[21] not in ENCRYPTIONS:
+    if h[4:21].translate(None, _PRINTABLE_BYTES) or len(h) > 21 and h[21] not in ENCRYPTIONS:
         return False
     if len(h) >= HEADER_LEN and h[21] == 0x01:  # encrypted units have cipher-dependent sizes
         return _LENGTH_OK.get(h[2], lambda n: True)(int.from_bytes(h[22:24], "big"))

@@ -1,208 +1,197 @@
-"""What each flow carried: its application protocol and data categories, decoded from the
-reassembled stream (GB/T 32960 by content on any port, MQTT PUBLISH, HTTP/1.1 requests).
+"""What each flow carried: its application protocol and data categories, decoded from what one side
+sent (GB/T 32960 by content on any port, MQTT, HTTP/1.1, TLS with or without keys, DNS, NTP, JSON).
 
-A flow whose payload cannot be decoded says so; the checks turn that into `inconclusive`."""
+A flow whose payload cannot be decoded says so, and why; the checks turn that into `inconclusive`.
+Results are cached on the flow, so every check that asks pays for one decoding."""
 
 from __future__ import annotations
 
-import bisect
-import json
+import functools
 import struct
-from dataclasses import dataclass, field
-from urllib.parse import parse_qs, urlsplit
+from collections.abc import Callable
 
 from harness.net import gbt32960
-from harness.net.classify import GBT32960_UNIT_CATEGORIES, categories_of_json, categories_of_keys
-from harness.net.flows import TCP, Flow
+from harness.net.classify import GBT32960_UNIT_CATEGORIES, classify_body
+from harness.net.dns import decode_dns, is_dns_flow
+from harness.net.flows import TCP, UDP, Flow
+from harness.net.gbt32960_scan import scan_report
+from harness.net.http import decode_http, looks_like_http, parse_messages
+from harness.net.mqtt import decode_mqtt, looks_like_mqtt, parse_connect, split_packets
+from harness.net.payload_model import FlowPayload, PayloadMessage, StreamClock
+from harness.net.tls import decode_tls, looks_like_tls
 
-HTTP_METHODS = (b"GET ", b"POST ", b"PUT ", b"PATCH ", b"DELETE ", b"HEAD ", b"OPTIONS ")
+__all__ = ["FlowPayload", "PayloadMessage", "StreamClock", "describe", "decode_stream"]
 
-
-@dataclass(frozen=True)
-class PayloadMessage:
-    """One application message of a flow: when it was sent and what it carried."""
-
-    time: float
-    protocol: str
-    categories: frozenset[str]
-    location: tuple[float, float] | None = None  # (latitude, longitude) when the message holds a position
-    detail: str = ""
+NTP_PORT = 123
+DHCP_PORTS = {67, 68}  # address configuration on the vehicle's own link: no data category
 
 
-@dataclass
-class FlowPayload:
-    protocol: str
-    categories: set[str] = field(default_factory=set)
-    decodable: bool = True
-    messages: int = 0
-    detail: str = ""
-    items: list[PayloadMessage] = field(default_factory=list)
-
-    def add(self, item: PayloadMessage) -> None:
-        self.items.append(item)
-        self.categories |= item.categories
-        self.messages += 1
+def describe(flow: Flow, from_client: bool = True) -> FlowPayload:
+    """What one side of the flow sent (by default the client, i.e. the side that opened it)."""
+    key = ("describe", from_client, flow.packets)
+    cached = flow.cache.get(key)
+    if cached is None:
+        cached = flow.cache[key] = _describe(flow, from_client)
+    return cached  # type: ignore[no-any-return]
 
 
-class _Clock:
-    """Capture time of a byte offset in a reassembled stream."""
-
-    def __init__(self, times: list[tuple[int, float]]) -> None:
-        self.offsets = [o for o, _ in times]
-        self.times = [t for _, t in times]
-
-    def at(self, offset: int) -> float:
-        if not self.times:
-            return 0.0
-        return self.times[max(0, bisect.bisect_right(self.offsets, offset) - 1)]
-
-
-def describe(flow: Flow) -> FlowPayload:
-    if flow.protocol != TCP:
-        payload = b"".join(d for _, to_server, d in flow.datagrams if to_server)
-        if not payload:
-            return FlowPayload("udp", detail="no payload")
-        return FlowPayload("udp", decodable=False, detail=f"{len(payload)} bytes of undecoded UDP payload")
-    stream, missing, times = flow.to_server.stream_with_times()
-    if not stream:
-        return FlowPayload("tcp", detail="no payload")
-    clock = _Clock(times)
-    if gbt32960.looks_like_gbt32960(stream[:64]):
-        result = _gbt32960(stream, clock)
-    elif stream[:1] == b"\x10" and b"MQ" in stream[:16]:
-        result = _mqtt(stream, clock)
-    elif stream.startswith(HTTP_METHODS):
-        result = _http(stream, clock)
-    else:
-        result = FlowPayload("tcp", decodable=False, detail=f"{len(stream)} bytes in an unknown protocol")
-    if missing:
-        result.decodable = False
-        result.detail += f"; {missing} bytes missing from the stream"
+def _describe(flow: Flow, from_client: bool) -> FlowPayload:
+    if flow.protocol == UDP:
+        result = _udp(flow, from_client)
+    elif flow.protocol == TCP:
+        result = _tcp(flow, from_client)
+    else:  # pragma: no cover - the flow table holds TCP and UDP only
+        result = FlowPayload("udp", decodable=False, detail=f"IP protocol {flow.protocol} is not decoded")
+    if result.problems:
+        result.detail = result.describe_problems()
     return result
 
 
-def _gbt32960(stream: bytes, clock: _Clock) -> FlowPayload:
+def _tcp(flow: Flow, from_client: bool) -> FlowPayload:
+    stream, missing, times = flow.direction(from_client).stream_with_times()
+    if not stream:
+        result = FlowPayload("tcp", detail="no payload captured")
+        if missing:
+            result.undecodable(f"{missing} bytes the peer acknowledged were never captured")
+        return result
+    clock = StreamClock(times)
+    client_stream = stream if from_client else flow.to_server.stream()[0]
+    if looks_like_tls(client_stream):
+        result = decode_tls(flow, from_client, decode_stream)
+    elif is_dns_flow(flow):
+        result = decode_dns(flow, from_client)
+    else:
+        result = decode_stream(stream, clock, lambda: flow.direction(not from_client).stream()[0])
+    if missing:
+        result.undecodable(f"{missing} bytes missing from the stream (capture gaps)")
+    return result
+
+
+def decode_stream(stream: bytes, clock: StreamClock, peer: Callable[[], bytes] = bytes) -> FlowPayload:
+    """One side's bytes of a TCP stream (or decrypted TLS), recognised by content; `peer()` gives what
+    the other side sent, which only HTTP responses and a broker's MQTT need (so it is asked lazily:
+    the other side of a flow may be a large download)."""
+    if _starts_gbt32960(stream):
+        return _gbt32960(stream, clock)
+    if looks_like_mqtt(stream):
+        return decode_mqtt(stream, clock)
+    if looks_like_http(stream):
+        methods = None
+        if stream.startswith(b"HTTP/1."):
+            methods = [m.method for m in parse_messages(peer())[0] if m.is_request]
+        return decode_http(stream, clock, methods)
+    other = peer()
+    if looks_like_mqtt(other):
+        return decode_mqtt(stream, clock, level=_mqtt_level(other))
+    result = FlowPayload("tcp")
+    result.undecodable(f"{len(stream)} bytes in an unknown protocol")
+    return result
+
+
+def _starts_gbt32960(stream: bytes) -> bool:
+    """A GB/T 32960 header at the start, even if that frame's BCC then fails (the decoder will say so)."""
+    if gbt32960.looks_like_gbt32960(stream[:64]):
+        return True
+    first = next(gbt32960.iter_frames(stream[:64]), None) if stream[:2] == b"##" else None
+    return first is not None and first.offset == 0 and len(stream) >= gbt32960.HEADER_LEN
+
+
+def _mqtt_level(client_stream: bytes) -> int | None:
+    packets, _ = split_packets(client_stream[:4096])
+    try:
+        return parse_connect(packets[0].body)[0] if packets and packets[0].kind == 1 else None
+    except (ValueError, struct.error, IndexError):
+        return None
+
+
+def _gbt32960(stream: bytes, clock: StreamClock) -> FlowPayload:
     result = FlowPayload("gbt32960")
     bad = 0
+    expected = 0  # where the next frame should start: bytes skipped before it are not GB/T 32960
     for piece in gbt32960.iter_frames(stream):
+        if piece.offset > expected:
+            result.undecodable(f"{piece.offset - expected} bytes at byte {expected} are not GB/T 32960 frames")
         if not piece.complete:
+            result.undecodable(f"the frame at byte {piece.offset} is cut off ({len(piece.raw)} bytes)")
+            expected = len(stream)
+            break
+        expected = piece.offset + len(piece.raw)
+        time = clock.at(piece.offset)
+        scanned = scan_report(piece.raw) if piece.bcc_ok else None
+        if scanned is not None:
+            result.add(PayloadMessage(time, "gbt32960", _report_categories(scanned.unit_types), scanned.location,
+                                      gbt32960.COMMANDS[scanned.command]))
             continue
         frame = gbt32960.decode_frame(piece.raw)
-        if frame.encrypted or frame.error and not frame.bcc_ok:
+        if not frame.bcc_ok:  # also what the decoder reports when it could not read the frame at all
             bad += 1
             result.messages += 1
+            result.undecodable(f"frame at byte {piece.offset}: {frame.error or 'not decodable'}")
             continue
         categories = {"vin"} if frame.vin else set()
+        if frame.encrypted:
+            # the header (with the VIN) is plain; the data unit is not
+            result.add(PayloadMessage(time, "gbt32960", frozenset(categories), None, frame.command_name))
+            result.undecodable(f"frame at byte {piece.offset}: data unit encrypted "
+                               f"({gbt32960.ENCRYPTIONS.get(frame.encryption, frame.encryption)})")
+            bad += 1
+            continue
         categories.update(GBT32960_UNIT_CATEGORIES.get(t, "vehicle_state") for t in frame.info_unit_types)
         location = (frame.location.latitude, frame.location.longitude) if frame.location else None
-        result.add(PayloadMessage(clock.at(piece.offset), "gbt32960", frozenset(categories), location,
-                                  frame.command_name))
+        result.add(PayloadMessage(time, "gbt32960", frozenset(categories), location, frame.command_name))
         if frame.partial:
             bad += 1
-    if bad:
-        result.decodable = False
+            result.undecodable(f"frame at byte {piece.offset} ({frame.command_name}) only partly decoded"
+                               + (f": {frame.error}" if frame.error else ""))
+    if expected < len(stream):
+        result.undecodable(f"{len(stream) - expected} bytes after the last frame are not GB/T 32960")
     result.detail = f"{result.messages} GB/T 32960 frames" + (f", {bad} not fully decodable" if bad else "")
     return result
 
 
-def _mqtt(stream: bytes, clock: _Clock) -> FlowPayload:
-    result = FlowPayload("mqtt")
-    offset, version, undecoded = 0, 4, 0
-    while offset < len(stream):
-        header = stream[offset]
-        length, used = _varint(stream, offset + 1)
-        if length is None or offset + 1 + used + length > len(stream):
-            undecoded += 1
-            break
-        body = stream[offset + 1 + used:offset + 1 + used + length]
-        kind = header >> 4
-        if kind == 1 and len(body) > 3:
-            name_len = struct.unpack_from("!H", body, 0)[0]
-            version = body[2 + name_len] if len(body) > 2 + name_len else 4
-        elif kind == 3:
-            payload = _publish_payload(body, header, version)
-            cats = categories_of_json(payload) if payload is not None else None
-            if cats is None:
-                undecoded += 1
-                result.messages += 1
-            else:
-                result.add(PayloadMessage(clock.at(offset), "mqtt", frozenset(cats), _json_location(payload),
-                                          "PUBLISH"))
-        offset += 1 + used + length
-    result.decodable = undecoded == 0
-    result.detail = f"{result.messages} MQTT PUBLISH" + (f", {undecoded} undecodable" if undecoded else "")
+@functools.lru_cache(maxsize=1024)
+def _report_categories(unit_types: tuple[int, ...]) -> frozenset[str]:
+    # reports of one vehicle repeat the same few unit layouts
+    return frozenset({"vin"} | {GBT32960_UNIT_CATEGORIES.get(t, "vehicle_state") for t in unit_types})
+
+
+def _udp(flow: Flow, from_client: bool) -> FlowPayload:
+    datagrams = [(t, d) for t, to_server, d in flow.datagrams if to_server == from_client]
+    if not any(d for _, d in datagrams):
+        return FlowPayload("udp", detail="no payload")
+    if is_dns_flow(flow):
+        return decode_dns(flow, from_client)
+    port = flow.server.port if from_client else flow.client.port
+    if NTP_PORT in (flow.server.port, flow.client.port) and all(_is_ntp(d) for _, d in datagrams):
+        return FlowPayload("udp", messages=len(datagrams), detail=f"{len(datagrams)} NTP messages")
+    if {flow.server.port, flow.client.port} & DHCP_PORTS and all(_is_dhcp(d) for _, d in datagrams):
+        return FlowPayload("udp", messages=len(datagrams), detail=f"{len(datagrams)} DHCP messages")
+    result = FlowPayload("udp")
+    for time, data in datagrams:
+        if not data:
+            continue
+        if _starts_gbt32960(data):
+            inner = _gbt32960(data, StreamClock([(0, time)]))
+            for item in inner.items:
+                result.add(item)
+            for problem in inner.problems:
+                result.undecodable(problem)
+            continue
+        classified = classify_body(data, (str(port),)) if data[:1] in b"{[" else None
+        if classified is None or not classified.decodable:
+            result.undecodable(f"{len(data)}-byte datagram in an unknown protocol")
+            continue
+        result.add(PayloadMessage(time, "udp", frozenset(classified.categories), classified.location, "JSON datagram"))
+    result.detail = f"{len(datagrams)} UDP datagrams"
     return result
 
 
-def _varint(data: bytes, offset: int) -> tuple[int | None, int]:
-    value, multiplier = 0, 1
-    for used in range(1, 5):
-        if offset + used - 1 >= len(data):
-            return None, used
-        byte = data[offset + used - 1]
-        value += (byte & 0x7F) * multiplier
-        if not byte & 0x80:
-            return value, used
-        multiplier *= 128
-    return None, 4
+def _is_dhcp(data: bytes) -> bool:
+    # BOOTP header (op 1 or 2, Ethernet hardware type) and the DHCP magic cookie after its 236 bytes
+    return len(data) >= 240 and data[0] in (1, 2) and data[1] == 1 and data[236:240] == b"\x63\x82\x53\x63"
 
 
-def _publish_payload(body: bytes, header: int, version: int) -> bytes | None:
-    if len(body) < 2:
-        return None
-    topic_len = struct.unpack_from("!H", body, 0)[0]
-    cursor = 2 + topic_len + (2 if (header >> 1) & 3 else 0)
-    if version == 5:
-        props, used = _varint(body, cursor)
-        if props is None:
-            return None
-        cursor += used + props
-    return body[cursor:] if cursor <= len(body) else None
+def _is_ntp(data: bytes) -> bool:
+    # 48-byte header (plus optional extension fields / MAC); version 1-4, a client, server or broadcast mode
+    return len(data) >= 48 and 1 <= (data[0] >> 3) & 7 <= 4 and data[0] & 7 in (1, 2, 3, 4, 5)
 
-
-def _http(stream: bytes, clock: _Clock) -> FlowPayload:
-    result = FlowPayload("http")
-    offset = 0
-    while offset < len(stream):
-        end = stream.find(b"\r\n\r\n", offset)
-        if end < 0:
-            result.decodable = False
-            break
-        head = stream[offset:end].decode("latin-1").split("\r\n")
-        headers = {k.strip().lower(): v.strip() for k, _, v in (line.partition(":") for line in head[1:])}
-        parts = head[0].split(" ")
-        target = parts[1] if len(parts) > 1 else ""
-        categories = categories_of_keys(parse_qs(urlsplit(target).query).keys())
-        started = offset
-        if "chunked" in headers.get("transfer-encoding", "") or headers.get("content-encoding"):
-            result.decodable = False  # encoded bodies are not decoded yet: say so rather than guess
-            break
-        length = int(headers.get("content-length", "0") or 0)
-        body = stream[end + 4:end + 4 + length]
-        offset = end + 4 + length
-        location = None
-        if body:
-            cats = categories_of_json(body)
-            if cats is None:
-                result.decodable = False
-            else:
-                categories |= cats
-                location = _json_location(body)
-        result.add(PayloadMessage(clock.at(started), "http", frozenset(categories), location, head[0][:80]))
-    result.detail = f"{result.messages} HTTP requests"
-    return result
-
-
-def _json_location(payload: bytes | None) -> tuple[float, float] | None:
-    """(lat, lon) from a flat JSON object with lat/latitude and lon/lng/longitude keys."""
-    try:
-        document = json.loads(payload or b"")
-    except (ValueError, UnicodeDecodeError):
-        return None
-    if not isinstance(document, dict):
-        return None
-    lat = next((document[k] for k in ("lat", "latitude") if k in document), None)
-    lon = next((document[k] for k in ("lon", "lng", "longitude") if k in document), None)
-    if isinstance(lat, int | float) and isinstance(lon, int | float):
-        return float(lat), float(lon)
-    return None

@@ -5,6 +5,7 @@ only when no address mapping matches. Unmapped destinations are region `unknown`
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import tomllib
 from dataclasses import dataclass
@@ -22,6 +23,15 @@ UNKNOWN_REGION = "unknown"
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
+@functools.lru_cache(maxsize=65536)
+def _address(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    # checks ask about the same few addresses once per flow and mapping: parse each once
+    try:
+        return ipaddress.ip_address(text)
+    except ValueError:
+        return None
+
+
 @dataclass(frozen=True)
 class Destination:
     """An address, a CIDR or a domain (suffix match), as netmap entries name them."""
@@ -32,10 +42,8 @@ class Destination:
     def matches_address(self, address: str) -> bool:
         if self.network is None:
             return False
-        try:
-            return ipaddress.ip_address(address) in self.network
-        except ValueError:
-            return False
+        parsed = _address(address)
+        return parsed is not None and parsed in self.network
 
     def matches_name(self, name: str) -> bool:
         if self.domain is None:
@@ -69,6 +77,16 @@ class Purpose:
     name: str
     categories: frozenset[str]
     location_precision_m: float | None = None
+    protocol: str | None = None        # the one protocol this purpose is served by (e.g. "gbt32960")
+    legal_obligation: bool = False     # mandated reporting: the owner's consent switches do not stop it
+
+
+@dataclass(frozen=True)
+class ConsentSwitch:
+    """An owner's privacy switch (an abstract CAN signal) and the categories it governs."""
+
+    signal: str
+    categories: frozenset[str]
 
 
 @dataclass(frozen=True)
@@ -77,18 +95,27 @@ class Netmap:
     regions: tuple[RegionMapping, ...]
     approved_exports: tuple[ApprovedExport, ...]
     purposes: tuple[Purpose, ...]
+    consents: tuple[ConsentSwitch, ...] = ()
 
     def is_vehicle(self, address: str) -> bool:
         return address in self.vehicle_addresses
 
     def region_of(self, address: str, names: tuple[str, ...] = ()) -> str:
+        return self.address_region(address) or self.name_region(names) or UNKNOWN_REGION
+
+    def address_region(self, address: str) -> str | None:
+        """The region an address mapping gives, or None: then names decide (see name_region)."""
         for mapping in self.regions:
             if mapping.destination.matches_address(address):
                 return mapping.region
+        return None
+
+    def name_region(self, names: tuple[str, ...] | list[str]) -> str | None:
+        """The region of the first domain mapping that one of the names falls under, or None."""
         for mapping in self.regions:
             if any(mapping.destination.matches_name(n) for n in names):
                 return mapping.region
-        return UNKNOWN_REGION
+        return None
 
     def exports_to(self, address: str, names: tuple[str, ...] = ()) -> list[ApprovedExport]:
         return [e for e in self.approved_exports if e.destination.matches(address, names)]
@@ -138,10 +165,16 @@ def parse_netmap(data: dict[str, Any], where: str) -> Netmap:
             _text(entry, "name", where, "purpose"),
             _categories(entry, where, "purpose"),
             _precision(entry, where),
+            _optional_text(entry, "protocol", where),
+            _flag(entry, "legal_obligation", where),
         )
         for entry in _entries(data, "purpose", where)
     )
-    return Netmap(tuple(addresses), regions, exports, purposes)
+    consents = tuple(
+        ConsentSwitch(_text(entry, "signal", where, "consent"), _categories(entry, where, "consent"))
+        for entry in _entries(data, "consent", where)
+    )
+    return Netmap(tuple(addresses), regions, exports, purposes, consents)
 
 
 def _entries(data: dict[str, Any], key: str, where: str) -> list[dict[str, Any]]:
@@ -186,6 +219,20 @@ def _categories(entry: dict[str, Any], where: str, table: str) -> frozenset[str]
             f"{where}: [[{table}]] categories: unknown {unknown}; the vocabulary is {', '.join(CATEGORIES)}"
         )
     return frozenset(values)
+
+
+def _optional_text(entry: dict[str, Any], key: str, where: str) -> str | None:
+    value = entry.get(key)
+    if value is not None and (not isinstance(value, str) or not value):
+        raise ConfigError(f"{where}: [[purpose]] {key}: must be text, got {value!r}")
+    return value
+
+
+def _flag(entry: dict[str, Any], key: str, where: str) -> bool:
+    value = entry.get(key, False)
+    if not isinstance(value, bool):
+        raise ConfigError(f"{where}: [[purpose]] {key}: must be true or false, got {value!r}")
+    return value
 
 
 def _precision(entry: dict[str, Any], where: str) -> float | None:

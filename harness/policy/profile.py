@@ -13,6 +13,7 @@ from harness.errors import ConfigError
 from harness.policy.netmap import CATEGORIES
 
 PROFILE_DIR = Path(__file__).with_name("profiles")
+SEVERITIES = ("blocker", "critical", "normal", "minor", "trivial")
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class Rule:
     id: str
     title: str
     clauses: tuple[Clause, ...]
+    severity: str = "normal"  # blocker, critical, normal, minor or trivial: how much a violation matters
 
     @property
     def primary(self) -> str:
@@ -41,6 +43,9 @@ class Profile:
     regulated_categories: frozenset[str]
     consent_required_categories: frozenset[str]
     rules: dict[str, Rule]
+    # environment data (road, building, terrain from vehicle sensors) and whether an approved export may cover it
+    environment_categories: frozenset[str] = frozenset()
+    environment_exportable: bool = True
 
     def rule(self, rule_id: str) -> Rule:
         try:
@@ -67,7 +72,8 @@ def load_profile(name_or_path: str | Path) -> Profile:
         head = data["profile"]
         rules = {
             rule_id: Rule(rule_id, entry["title"], tuple(Clause(c["id"], c.get("source", ""), c.get("title", ""))
-                                                          for c in entry["clauses"]))
+                                                          for c in entry["clauses"]),
+                          entry.get("severity", "normal"))
             for rule_id, entry in data["rules"].items()
         }
         profile = Profile(
@@ -76,12 +82,18 @@ def load_profile(name_or_path: str | Path) -> Profile:
             regulated_categories=frozenset(head["regulated_categories"]),
             consent_required_categories=frozenset(head["consent_required_categories"]),
             rules=rules,
+            environment_categories=frozenset(head.get("environment_categories", ())),
+            environment_exportable=bool(head.get("environment_exportable", True)),
         )
     except (tomllib.TOMLDecodeError, KeyError, TypeError) as exc:
         raise ConfigError(f"{path}: malformed profile: {exc}") from None
-    unknown = (profile.regulated_categories | profile.consent_required_categories) - set(CATEGORIES)
+    unknown = (profile.regulated_categories | profile.consent_required_categories
+               | profile.environment_categories) - set(CATEGORIES)
     if unknown:
         raise ConfigError(f"{path}: unknown data categories {sorted(unknown)}")
+    wrong = sorted(r.id for r in rules.values() if r.severity not in SEVERITIES)
+    if wrong:
+        raise ConfigError(f"{path}: [rules] severity of {', '.join(wrong)}: must be one of {', '.join(SEVERITIES)}")
     if any(not rule.clauses for rule in rules.values()):
         raise ConfigError(f"{path}: every rule needs at least one clause")
     return profile

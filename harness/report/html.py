@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from harness.report.matrix import NOT_TESTED, matrix_entries, matrix_json
 from harness.report.summary import VERDICTS, count_verdicts, overall_verdict
 
 __all__ = ["render_html", "write_html"]
@@ -161,25 +162,31 @@ def _header(run: Mapping[str, Any]) -> str:
     )
 
 
-def _matrix(tests: list[Mapping[str, Any]], anchors: list[str]) -> str:
-    rows: list[tuple[tuple[bool, list[Any]], int, str, str, Mapping[str, Any], str]] = []
-    for index, (test, anchor) in enumerate(zip(tests, anchors, strict=True)):
-        # A test without clauses still gets a row: otherwise it would vanish from the matrix.
-        for cid, title in _clauses(test) or [("", "")]:
-            # Unmapped tests sort last so the clause-ordered part of the matrix reads cleanly.
-            rows.append(((not cid, _natural(cid)), index, cid, title, test, anchor))
-    rows.sort(key=lambda r: (r[0], r[1]))
-    body = "".join(
-        "<tr>"
-        f"<td>{_e(cid) if cid else _NO_CLAUSE}</td><td>{_e(title)}</td>"
-        f'<td><a href="#{anchor}">{_e(_name(test))}</a></td>'
-        f"<td>{_badge(test.get('verdict'))}</td></tr>\n"
-        for _, _, cid, title, test, anchor in rows
-    )
+def _matrix(run: Mapping[str, Any], anchors: list[str]) -> str:
+    entries = matrix_entries(run)
+    body = []
+    for row, index in entries:
+        if index is None:
+            test_cell, verdict_cell, evidence_cell = f'<span class="muted">{NOT_TESTED}</span>', "", ""
+        else:
+            test_cell = f'<a href="#{anchors[index]}">{_e(row["name"])}</a>'
+            verdict_cell = _badge(row["verdict"])
+            href = _relative_href(row["evidence"])
+            evidence_cell = f'<a href="{_e(href)}">capture</a>' if href else ""
+        body.append(
+            "<tr>"
+            f"<td>{_e(row['clause']) if row['clause'] else _NO_CLAUSE}</td><td>{_e(row['clause_title'])}</td>"
+            f"<td><code>{_e(row['rule'])}</code></td><td>{test_cell}</td><td>{verdict_cell}</td>"
+            f"<td>{evidence_cell}</td></tr>\n"
+        )
+    matrix = matrix_json(run)
     return (
-        '<section id="matrix">\n<h2>Compliance matrix</h2>\n<table>\n'
-        "<thead><tr><th>Clause</th><th>Title</th><th>Test</th><th>Verdict</th></tr></thead>\n"
-        f"<tbody>\n{body}</tbody>\n</table>\n</section>"
+        '<section id="matrix">\n<h2>Compliance matrix</h2>\n'
+        f'<p>{matrix["clauses_tested"]} of {matrix["clauses"]} clauses tested. '
+        'Also as <a href="matrix.csv">CSV</a> and <a href="matrix.json">JSON</a>.</p>\n<table>\n'
+        "<thead><tr><th>Clause</th><th>Title</th><th>Rule</th><th>Test</th><th>Verdict</th><th>Evidence</th>"
+        "</tr></thead>\n"
+        f"<tbody>\n{''.join(body)}</tbody>\n</table>\n</section>"
     )
 
 
@@ -270,7 +277,7 @@ def render_html(run: Mapping[str, Any]) -> str:
         f"{_HEAD_POLICY}\n"
         '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
         f"<title>{_e(title)}</title>\n<style>{_CSS}</style>\n</head>\n<body>\n"
-        f"{_header(run)}\n<main>\n{_matrix(tests, anchors)}\n"
+        f"{_header(run)}\n<main>\n{_matrix(run, anchors)}\n"
         f'<section id="tests">\n<h2>Tests</h2>\n{sections}\n</section>\n</main>\n</body>\n</html>\n'
     )
 

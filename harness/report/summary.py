@@ -10,7 +10,7 @@ import unicodedata
 from collections.abc import Mapping
 from typing import Any
 
-__all__ = ["VERDICTS", "count_verdicts", "overall_verdict", "summary_table"]
+__all__ = ["VERDICTS", "count_verdicts", "overall_verdict", "printable", "summary_table"]
 
 #: Verdicts in the order the totals line lists them.
 VERDICTS: tuple[str, ...] = ("pass", "fail", "inconclusive", "error")
@@ -36,6 +36,11 @@ def _clean(value: Any) -> str:
     text = "" if value is None else str(value)
     kept = (" " if ch.isspace() else ch for ch in text if ch.isspace() or not _is_control(ch))
     return _SPACES.sub(" ", "".join(kept)).strip()
+
+
+def printable(value: Any) -> str:
+    """`value` as one line safe to print on a terminal (no control characters)."""
+    return _clean(value)
 
 
 def _is_control(ch: str) -> bool:

@@ -12,7 +12,12 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import ConfigError
-from harness.policy.netmap import Netmap, parse_netmap
+from harness.policy.netmap import Netmap, load_netmap, parse_netmap
+from harness.rig import bench_config
+from harness.rig.bench_config import DoipConfig, LabgridConfig, Timeouts
+
+# keys holding file names: relative to the file that says them, also when a rig extends another
+_PATH_KEYS = (("can", "dbc"), ("can", "mapping"), (None, "netmap"))
 
 
 @dataclass(frozen=True)
@@ -23,6 +28,9 @@ class CanConfig:
     bitrate: int = 500_000
     mapping: Path | None = None
     options: dict[str, Any] = field(default_factory=dict)
+    fd: bool = False                    # CAN FD (with data_bitrate where the interface sets it)
+    data_bitrate: int | None = None
+    expect: tuple[str, ...] = ()        # messages `rig check` waits for (default: the ECU's cyclic ones)
 
 
 @dataclass(frozen=True)
@@ -64,6 +72,9 @@ class Rig:
     capture: CaptureConfig
     netmap: Netmap
     vecu: VecuConfig | None
+    doip: DoipConfig | None = None
+    timeouts: Timeouts = Timeouts()
+    labgrid: LabgridConfig | None = None
 
     @property
     def is_virtual(self) -> bool:
@@ -104,12 +115,7 @@ class _Reader:
 
 def load_rig(path: Path | str) -> Rig:
     path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"rig file {path} not found (the default is rigs/virtual.toml)")
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    data = _read(path, ())
     root = _Reader(path, data)
     rig = root.table("rig")
     kind = rig.get("kind", str)
@@ -119,18 +125,65 @@ def load_rig(path: Path | str) -> Rig:
     if time_scale <= 0 or (kind == "bench" and time_scale != 1.0):
         raise rig.fail("time_scale", "must be > 0, and 1 on a bench (a real ECU runs in real time)")
     netmap_data = data.get("netmap")
-    if not isinstance(netmap_data, dict):
-        raise root.fail("netmap", "missing table (where each endpoint is and which exports are approved)")
+    if isinstance(netmap_data, str):
+        netmap = load_netmap(netmap_data)
+    elif isinstance(netmap_data, dict):
+        netmap = parse_netmap(netmap_data, f"{path} [netmap]")
+    else:
+        raise root.fail("netmap", "missing table or file name (where each endpoint is and which exports are approved)")
+    can = root.table("can")
+    if kind == "bench":
+        bench_config.check_can_interface(can, can.get("interface", str))
     return Rig(
         path=path.resolve(),
         name=rig.get("name", str, path.stem),
         kind=kind,
         time_scale=time_scale,
-        can=_can(root.table("can"), path),
+        can=_can(can, path),
         capture=_capture(root.table("capture")),
-        netmap=parse_netmap(netmap_data, f"{path} [netmap]"),
+        netmap=netmap,
         vecu=_vecu(root.table("vecu")) if kind == "virtual" else None,
+        doip=bench_config.doip(root.table("doip", required=False)),
+        timeouts=bench_config.timeouts(root.table("timeouts", required=False)),
+        labgrid=bench_config.labgrid(root.table("labgrid", required=False)),
     )
+
+
+def rig_tables(path: Path | str) -> dict[str, Any]:
+    """The rig file's tables as the harness reads them: merged over the rig it extends, with file
+    names made absolute (for writing the rig into an evidence bundle)."""
+    return _read(Path(path), ())
+
+
+def _read(path: Path, seen: tuple[Path, ...]) -> dict[str, Any]:
+    """The rig file's tables, over those of the rig it `extends` (a bench variant of another rig)."""
+    if not path.is_file():
+        raise ConfigError(f"rig file {path} not found (the default is rigs/virtual.toml)")
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: not valid TOML: {exc}") from None
+    for table, key in _PATH_KEYS:
+        holder = data.get(table) if table else data
+        if isinstance(holder, dict) and isinstance(holder.get(key), str):
+            holder[key] = str((path.parent / holder[key]).resolve())
+    base = data.get("rig", {}).get("extends") if isinstance(data.get("rig"), dict) else None
+    if base is None:
+        return data
+    if not isinstance(base, str):
+        raise ConfigError(f"{path}: [rig] extends: expected the file name of the rig this one varies")
+    parent = (path.parent / base).resolve()
+    if parent in seen or len(seen) > 8:
+        raise ConfigError(f"{path}: [rig] extends: {base} extends this file again; remove the loop")
+    return _merge(_read(parent, (*seen, path.resolve())), data)
+
+
+def _merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in over.items():
+        merged[key] = _merge(base[key], value) if isinstance(value, dict) and isinstance(base.get(key), dict) \
+            else value
+    return merged
 
 
 def _can(can: _Reader, path: Path) -> CanConfig:
@@ -141,13 +194,27 @@ def _can(can: _Reader, path: Path) -> CanConfig:
     mapping = path.parent / can.get("mapping", str)
     if not mapping.is_file():
         raise can.fail("mapping", f"file {mapping} not found (it maps the harness's signals to the DBC)")
+    bitrate = can.get("bitrate", int, 500_000)
+    fd = can.get("fd", bool, False)
+    data_bitrate = can.get("data_bitrate", int, 0) or None
+    if bitrate <= 0 or (data_bitrate is not None and data_bitrate < bitrate):
+        raise can.fail("data_bitrate" if data_bitrate else "bitrate",
+                       "bitrates must be positive, and the data phase at least as fast as the arbitration phase")
+    if data_bitrate and not fd:
+        raise can.fail("data_bitrate", "is the CAN FD data-phase rate: set fd = true as well, or remove it")
+    expect = can.get("expect", list, [])
+    if not all(isinstance(name, str) for name in expect):
+        raise can.fail("expect", "must be a list of DBC message names")
     return CanConfig(
         interface=can.get("interface", str),
         channel=can.get("channel", str),
         dbc=dbc.resolve(),
-        bitrate=can.get("bitrate", int, 500_000),
+        bitrate=bitrate,
         mapping=mapping.resolve(),
         options=dict(options),
+        fd=fd,
+        data_bitrate=data_bitrate,
+        expect=tuple(expect),
     )
 
 
@@ -155,7 +222,9 @@ def _capture(capture: _Reader) -> CaptureConfig:
     backend = capture.get("backend", str, "dumpcap")
     if backend != "dumpcap":
         raise capture.fail("backend", f"unknown capture backend {backend!r} (supported: dumpcap)")
-    return CaptureConfig(interface=capture.get("interface", str), backend=backend)
+    interface = capture.get("interface", str)
+    bench_config.check_ifname(capture, "interface", interface)
+    return CaptureConfig(interface=interface, backend=backend)
 
 
 def _vecu(vecu: _Reader) -> VecuConfig:

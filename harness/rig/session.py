@@ -5,6 +5,8 @@ This is the one narrow interface the suites reach the system under test through.
 
 from __future__ import annotations
 
+import os
+import shutil
 import time
 from dataclasses import dataclass
 from functools import partial
@@ -20,15 +22,19 @@ from harness.can.recorder import CanRecorder, write_candump
 from harness.errors import RigError
 from harness.net.capture import CaptureStats, DumpcapCapture
 from harness.net.pcapfile import merge, read_capture
+from harness.rig.bench import BenchEcu, BenchRig
 from harness.rig.config import Rig
 from harness.rig.vecu_process import VecuProcess
 from harness.rig.virtual import VirtualRig
 from harness.scenarios.campaign import public_key_pem
 from harness.scenarios.clock import VehicleClock
 from harness.scenarios.cloud import Gbt32960Platform, MqttBroker, Received
+from harness.scenarios.collector import HttpCollector
 from harness.scenarios.log import ScenarioLog
 from harness.scenarios.ota_backend import BackendState, OtaBackend, OtaBackendServer
 from harness.scenarios.servers import ThreadedServers
+
+CAPTURE_SETTLE_S = 0.35
 
 
 @dataclass(frozen=True)
@@ -60,7 +66,11 @@ class Observation:
     def stop(self) -> ObservationResult:
         if self.result is not None:
             return self.result
+        # libpcap hands dumpcap its packets in blocks retired every 250 ms; a stop before the last
+        # block retires loses those packets without counting them as dropped
+        time.sleep(CAPTURE_SETTLE_S)
         stats = self._dumpcap.stop()
+        self.session.note_bus_state()
         frames = self.session.recorder.frames(since=self._since)
         capture = self.directory / "capture.pcapng"
         try:
@@ -70,7 +80,8 @@ class Observation:
             stats = CaptureStats(stats.received, stats.dropped, reported=False,
                                  message="dumpcap's capture file is unreadable")
         merge(packets, self.session.rig.capture.interface,
-              [(f.timestamp, _socketcan(f.arbitration_id, f.data, f.is_extended_id)) for f in frames],
+              [(f.timestamp, _socketcan(f.arbitration_id, f.data, f.is_extended_id, f.is_error_frame))
+               for f in frames],
               self.session.rig.can.channel, capture,
               stats=(stats.received, stats.dropped) if stats.reported else None)
         self._raw.unlink(missing_ok=True)
@@ -85,23 +96,22 @@ class Observation:
         self._dumpcap.kill()
 
 
-def _socketcan(arbitration_id: int, data: bytes, extended: bool) -> bytes:
+def _socketcan(arbitration_id: int, data: bytes, extended: bool, error: bool = False) -> bytes:
     from harness.net.pcapfile import socketcan_frame
 
-    return socketcan_frame(arbitration_id, data, extended)
+    return socketcan_frame(arbitration_id, data, extended, error)
 
 
 class RigSession:
     def __init__(self, rig: Rig, evidence_dir: Path) -> None:
-        if not rig.is_virtual:
-            raise RigError(f"{rig.path}: bench rigs are not supported by `harness run` yet; use a virtual rig")
         assert rig.can.mapping is not None
         self.rig = rig
         self.evidence_dir = evidence_dir
         self.codec = VehicleCodec.load(rig.can.dbc, rig.can.mapping)
         self.clock = VehicleClock(rig.time_scale)
         self.scenario = ScenarioLog(self.clock)
-        self.virtual: VirtualRig | None = VirtualRig(rig)
+        self.virtual: VirtualRig | None = VirtualRig(rig) if rig.is_virtual else None
+        self.bench: BenchRig | None = None if rig.is_virtual else BenchRig(rig)
         self.servers: ThreadedServers | None = None
         self.backend_state = BackendState()
         self.backend = OtaBackend(self.backend_state)
@@ -111,7 +121,11 @@ class RigSession:
         self._buses: list[can.BusABC] = []
         self._notifiers: list[can.Notifier] = []
         self.tx: CyclicTransmitter | None = None
-        self.trust_anchor = evidence_dir / "ota-trust-anchor.pem"
+        self.can_sender: can.BusABC | None = None
+        self.can_notifier: can.Notifier | None = None
+        # parallel workers (pytest-xdist) each sign with their own key: one anchor file each
+        worker = os.environ.get("PYTEST_XDIST_WORKER", "")
+        self.trust_anchor = evidence_dir / f"ota-trust-anchor{'-' + worker if worker else ''}.pem"
 
     # -- lifetime --------------------------------------------------------------------------
     def start(self) -> None:
@@ -122,6 +136,11 @@ class RigSession:
             raise
 
     def _start(self) -> None:
+        if self.bench is not None:
+            # a bench's CAN channel and NIC may come from a labgrid place acquired now
+            self.rig = self.bench.up()
+            self._start_can(None)
+            return
         assert self.virtual is not None and self.rig.vecu is not None
         self.virtual.up()
         ns = self.virtual.namespaces
@@ -135,12 +154,20 @@ class RigSession:
         self.servers.start(partial(MqttBroker, (mqtt.host, mqtt.port), self.received), "mqtt")
         ota = endpoints["ota"]
         self.servers.start(partial(OtaBackendServer, (ota.host, ota.port), self.backend_state), "ota")
+        for key, e in endpoints.items():  # every other endpoint is a service taking JSON uploads
+            if key not in ("gbt32960", "gbt32960_mirror", "mqtt", "ota"):
+                self.servers.start(partial(HttpCollector, (e.host, e.port)), key)
         self.evidence_dir.mkdir(parents=True, exist_ok=True)
         self.trust_anchor.write_bytes(public_key_pem(self.backend_state.signer))
-        sender = open_bus(self.rig.can, ns.can)
-        tap = open_bus(self.rig.can, ns.can)  # a separate socket, like a logger on the wire
+        self._start_can(ns.can)
+
+    def _start_can(self, namespace: str | None) -> None:
+        """The harness's side of the bus: the rest of the vehicle, the recorder and the monitor."""
+        sender = open_bus(self.rig.can, namespace)
+        tap = open_bus(self.rig.can, namespace)  # a separate socket, like a logger on the wire
         self._buses += [sender, tap]
         self._notifiers.append(can.Notifier(tap, [self.recorder, self.monitor]))
+        self.can_sender, self.can_notifier = sender, self._notifiers[-1]  # a diagnostic tester joins these
         self.tx = CyclicTransmitter(sender, self.codec, self.codec.simulated_messages())
         self.tx.provide("time.vehicle_ms", self.clock.now_ms)
         self.tx.start()
@@ -158,18 +185,36 @@ class RigSession:
             self.servers.close()
         if self.virtual is not None:
             self.virtual.down()
+        if self.bench is not None:
+            self.bench.down()
+
+    def note_bus_state(self) -> None:
+        """Interfaces that report error-passive or bus-off as a state (not as error frames) get it
+        into the recording this way."""
+        for bus in self._buses:
+            try:
+                self.recorder.note_state(bus.state)
+            except NotImplementedError:
+                pass
 
     # -- per test ----------------------------------------------------------------------------
     def observe(self, directory: Path) -> Observation:
         return Observation(self, directory)
 
-    def vecu(self, defects: tuple[str, ...], log_path: Path) -> VecuProcess:
+    def vecu(self, defects: tuple[str, ...], log_path: Path) -> VecuProcess | BenchEcu:
+        if self.bench is not None:
+            status = self.codec.ref("ota.status.state").message
+            return BenchEcu(self.bench, defects, log_path, lambda: self.monitor.last_seen(status),
+                            self.rig.timeouts.ecu_alive_s)
         assert self.virtual is not None
         ns = self.virtual.namespaces
-        return VecuProcess(self.rig.path, ns.vehicle, ns.can, defects, self.trust_anchor, log_path)
+        state = log_path.parent / "vecu-state"
+        shutil.rmtree(state, ignore_errors=True)  # a fresh ECU starts from factory state
+        return VecuProcess(self.rig.path, ns.vehicle, ns.can, defects, self.trust_anchor, log_path, state_dir=state)
 
-    def wait_ecu_alive(self, timeout: float = 10.0) -> None:
+    def wait_ecu_alive(self, timeout: float | None = None) -> None:
         """The ECU counts as up once its status message is on the bus."""
+        timeout = self.rig.timeouts.ecu_alive_s if timeout is None else timeout
         message = self.codec.ref("ota.status.state").message
         if not self.monitor.wait_message(message, timeout, after=time.time() - 0.5):
             raise RigError(f"the ECU sent no {message} on CAN within {timeout:.0f} s")

@@ -18,10 +18,12 @@ from harness.rig.netns import exec_argv
 
 class VecuProcess:
     def __init__(self, rig_path: Path, vehicle_ns: str, can_ns: str, defects: tuple[str, ...],
-                 trust_anchor: Path, log_path: Path) -> None:
+                 trust_anchor: Path, log_path: Path, state_dir: Path | None = None) -> None:
         self.log_path = log_path
         argv = [sys.executable, "-m", "harness.vecu", "--rig", str(rig_path), "--can-netns", can_ns,
                 "--ota-trust-anchor", str(trust_anchor)]
+        if state_dir is not None:  # its non-volatile memory, kept across power cycles within the test
+            argv += ["--state-dir", str(state_dir)]
         for defect in defects:
             argv += ["--defect", defect]
         self.argv = exec_argv(vehicle_ns, argv)
@@ -29,8 +31,9 @@ class VecuProcess:
         self._ready = threading.Event()
 
     def start(self, timeout: float = 20.0) -> None:
+        self._ready.clear()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        log = self.log_path.open("w", encoding="utf-8")
+        log = self.log_path.open("a" if self._process is not None else "w", encoding="utf-8")  # a restart appends
         env = dict(os.environ, PYTHONUNBUFFERED="1")
         self._process = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                          stderr=log, text=True, env=env, start_new_session=True)
@@ -65,6 +68,16 @@ class VecuProcess:
         code = self._process.poll() if self._process else None
         tail = lines[-1] if lines else "no output"
         return f"{tail} (exit status {code})" if code is not None else tail
+
+    def power_cut(self) -> None:
+        """Cut the ECU's power: SIGKILL, nothing is flushed or closed; start() powers it up again."""
+        process = self._process
+        if process is not None and process.poll() is None:
+            try:
+                os.killpg(process.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+            process.wait()
 
     def stop(self, timeout: float = 5.0) -> None:
         process = self._process

@@ -22,6 +22,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--defect", action="append", default=[], help="seeded defect (repeatable)")
     parser.add_argument("--can-netns", help="network namespace holding the virtual CAN bus")
     parser.add_argument("--ota-trust-anchor", type=Path, help="PEM public key that signs OTA packages")
+    parser.add_argument("--state-dir", type=Path,
+                        help="non-volatile memory: installed version and update state survive a restart here")
     args = parser.parse_args(argv)
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
@@ -32,7 +34,8 @@ def main(argv: list[str] | None = None) -> int:
         rig = load_rig(args.rig)
         if rig.vecu is None:
             raise HarnessError(f"{args.rig}: not a virtual rig (no [vecu] table)")
-        ecu = VirtualEcu(rig, frozenset(validate(args.defect)), args.can_netns, args.ota_trust_anchor)
+        ecu = VirtualEcu(rig, frozenset(validate(args.defect)), args.can_netns, args.ota_trust_anchor,
+                         args.state_dir)
     except HarnessError as exc:
         print(f"vecu: error: {exc}", file=sys.stderr, flush=True)
         return 2

@@ -17,7 +17,12 @@ from harness.can.codec import VehicleCodec
 from harness.can.cyclic import CyclicTransmitter
 from harness.can.monitor import SignalMonitor
 from harness.rig.config import Rig
+from harness.vecu.announce import Announcer
+from harness.vecu.diagnostics import Diagnostics
 from harness.vecu.ota_client import OtaClient
+from harness.vecu.ota_store import OtaStore
+from harness.vecu.privacy import OwnerSwitches, declared_precision
+from harness.vecu.services import build_services
 from harness.vecu.telematics import Gbt32960Reporter, MqttTelemetry
 
 TICK_S = 0.005
@@ -26,28 +31,31 @@ NOTICE_PAGES = 3
 
 class VirtualEcu:
     def __init__(self, rig: Rig, defects: frozenset[str], can_namespace: str | None,
-                 trust_anchor: Path | None) -> None:
+                 trust_anchor: Path | None, state_dir: Path | None = None) -> None:
         assert rig.vecu is not None and rig.can.mapping is not None
         self.rig, self.config, self.defects = rig, rig.vecu, defects
         self.codec = VehicleCodec.load(rig.can.dbc, rig.can.mapping)
         self.bus = open_bus(rig.can, can_namespace)
         self.inputs = SignalMonitor(self.codec)
         self.notifier = can.Notifier(self.bus, [self.inputs])
-        self.tx = CyclicTransmitter(self.bus, self.codec, self.codec.ecu_messages())
-        self._page = 0
-        self.tx.provide("ota.notice.page", self._next_page)
         self.ota = OtaClient(self.config.endpoints["ota"], self.config.vin, self.config.software_version,
-                             trust_anchor.read_bytes() if trust_anchor else None, defects)
-        platforms = [self.config.endpoints["gbt32960"]]
-        if "location-to-overseas" in defects:
-            platforms.append(self.config.endpoints["gbt32960_mirror"])
-        self.reporter = Gbt32960Reporter(platforms, self.config.vin, self.config.iccid,
-                                         self.config.report_period_s)
-        self.telemetry = MqttTelemetry(self.config.endpoints["mqtt"], self.config.vin, period=5.0)
-
-    def _next_page(self) -> int:
-        self._page = (self._page + 1) % NOTICE_PAGES
-        return self._page
+                             trust_anchor.read_bytes() if trust_anchor else None, defects, OtaStore(state_dir))
+        # the OTA client's messages go out from this loop, cyclic and on change; the rest periodically
+        self.announce = Announcer(self.bus, self.codec, self.ota.outputs(),
+                                  {self.codec.ref("ota.notice.page").message: ("ota.notice.page", NOTICE_PAGES)})
+        self.tx = CyclicTransmitter(self.bus, self.codec, [m for m in self.codec.ecu_messages()
+                                                           if m.name not in self.announce.messages])
+        self.diagnostics = Diagnostics(rig, self.codec, self.bus, self.notifier, lambda: self.ota.software_id,
+                                       self.inputs.snapshot, defects)
+        endpoints = self.config.endpoints
+        switches = OwnerSwitches(self.inputs.value)
+        mirror = endpoints["gbt32960_mirror"] if "location-to-overseas" in defects else None
+        self.reporter = Gbt32960Reporter(endpoints["gbt32960"], self.config.vin, self.config.iccid,
+                                         self.config.report_period_s, switches=switches, mirror=mirror,
+                                         custom_units="gbt32960-custom-units" in defects)
+        self.telemetry = MqttTelemetry(endpoints["mqtt"], self.config.vin, period=5.0, switches=switches,
+                                       precision_m=declared_precision(rig.netmap, endpoints["mqtt"]), defects=defects)
+        self.services = build_services(self.config, rig.netmap, switches, defects)
 
     def vehicle_time(self) -> float:
         """Vehicle time from the bus; wall time until the first sync frame arrives."""
@@ -55,23 +63,28 @@ class VirtualEcu:
         return float(value) / 1000.0 if value is not None else time.time()
 
     def run(self, stop: threading.Event) -> None:
-        self.tx.set({"limits.usable_capacity_kwh": 75.0, "limits.max_power_kw": 150,
-                     "limits.max_speed_kph": 180, **self.ota.outputs()})
         self.tx.start()
+        self.diagnostics.start()
         try:
             while not stop.wait(TICK_S):
                 now = self.vehicle_time()
                 inputs = self.inputs.snapshot()
                 self.ota.tick(now, inputs)
-                self.tx.set(self.ota.outputs())
+                self.announce.publish(self.ota.outputs())
                 self.reporter.tick(now, inputs)
                 self.telemetry.tick(now, inputs)
+                for service in self.services:
+                    service.tick(now, inputs)
         finally:
             self.close()
 
     def close(self) -> None:
+        self.diagnostics.close()
+        self.ota.close()
         self.tx.stop()
         self.notifier.stop()
         self.reporter.close()
         self.telemetry.close()
+        for service in self.services:
+            service.close()
         self.bus.shutdown()

@@ -1,7 +1,7 @@
 """The vECU's telematics: GB/T 32960 real-time reports to the platform, MQTT telemetry to the TSP.
 
 Behaviour follows the vehicle state and the owner's consent switches read from CAN; seeded
-defects change exactly one thing (where reports go, what telemetry holds)."""
+defects change exactly one thing (where reports go, what reports and telemetry hold)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 import paho.mqtt.client as mqtt
+from scapy.packet import Raw
 
 from harness.net import gbt32960
 from harness.rig.config import Endpoint
+from harness.vecu.privacy import OwnerSwitches, coarsen
+from harness.vecu.services import OWNER
 
 GEAR_CODES = {"P": 0x0F, "R": 0x0D, "N": 0x00, "D": 0x0E}  # GB/T 32960 gear: P=1111b, R=1101b, D=1110b
 
@@ -71,11 +74,15 @@ class Gbt32960Link:
 
 
 class Gbt32960Reporter:
-    """Real-time reports (vehicle data, position) every `period` seconds of vehicle time."""
+    """Real-time reports every `period` seconds of vehicle time with the units the standard requires
+    of a battery-electric vehicle: vehicle, drive motor, position, extremes, alarms."""
 
-    def __init__(self, endpoints: list[Endpoint], vin: str, iccid: str, period: float) -> None:
-        self.links = [Gbt32960Link(e, vin, iccid) for e in endpoints]
-        self.vin, self.period = vin, period
+    def __init__(self, endpoint: Endpoint, vin: str, iccid: str, period: float, *, switches: OwnerSwitches,
+                 mirror: Endpoint | None = None, custom_units: bool = False) -> None:
+        self.link = Gbt32960Link(endpoint, vin, iccid)
+        # seeded defect: an analytics copy abroad, sent while the owner shares location
+        self.mirror = Gbt32960Link(mirror, vin, iccid) if mirror is not None else None
+        self.vin, self.period, self.switches, self.custom_units = vin, period, switches, custom_units
         self._next = 0.0
 
     def tick(self, now: float, inputs: Mapping[str, Any]) -> None:
@@ -83,13 +90,22 @@ class Gbt32960Reporter:
             return
         self._next = now + self.period
         when = datetime.fromtimestamp(now, UTC).replace(tzinfo=None)
-        frame = gbt32960.build_realtime(self.vin, when, vehicle=_vehicle_data(inputs), location=_location(inputs))
-        for link in self.links:
-            link.send(frame, when)
+        # seeded defect: a maker-defined unit (0x80) with the cabin temperature and the owner's phone
+        extra = [Raw(b"\x80" + bytes([22 + 40]) + OWNER["phone"].encode())] if self.custom_units else []
+        frame = gbt32960.build_realtime(self.vin, when, vehicle=_vehicle_data(inputs), motors=[_motor(inputs)],
+                                        location=_location(inputs), extremes=EXTREMES, alarms=gbt32960.Alarms(),
+                                        extra_units=extra)
+        self.link.send(frame, when)
+        if self.mirror is not None and self.switches.on("consent.location"):
+            self.mirror.send(frame, when)
 
     def close(self) -> None:
-        for link in self.links:
-            link.close()
+        self.link.close()
+        if self.mirror is not None:
+            self.mirror.close()
+
+
+EXTREMES = gbt32960.Extremes(max_cell_voltage_v=4.121, min_cell_voltage_v=4.087, max_temp_c=31, min_temp_c=27)
 
 
 def _vehicle_data(inputs: Mapping[str, Any]) -> gbt32960.VehicleData:
@@ -111,19 +127,32 @@ def _vehicle_data(inputs: Mapping[str, Any]) -> gbt32960.VehicleData:
     )
 
 
-def _location(inputs: Mapping[str, Any]) -> gbt32960.Location | None:
+def _motor(inputs: Mapping[str, Any]) -> gbt32960.MotorData:
+    speed = float(inputs.get("vehicle.speed_kph", 0.0))
+    return gbt32960.MotorData(serial=1, state=0x01 if speed > 0.5 else 0x03, controller_temp_c=45,
+                              speed_rpm=int(speed * 70), torque_nm=80.0 if speed > 0.5 else 0.0, temp_c=60,
+                              controller_voltage_v=396.0, controller_current_a=20.0 if speed > 0.5 else 0.0)
+
+
+def _location(inputs: Mapping[str, Any]) -> gbt32960.Location:
     if "gnss.latitude_deg" not in inputs:
-        return None
+        return gbt32960.Location(latitude=0.0, longitude=0.0, valid=False)  # the unit is mandatory; no fix yet
     return gbt32960.Location(latitude=float(inputs["gnss.latitude_deg"]),
                              longitude=float(inputs["gnss.longitude_deg"]),
                              valid=inputs.get("gnss.fix", "NoFix") != "NoFix")
 
 
 class MqttTelemetry:
-    """JSON telemetry to the maker's broker; position only while the owner shares location."""
+    """JSON telemetry to the maker's broker; the position, coarsened to the declared precision, only
+    while the owner shares location."""
 
-    def __init__(self, endpoint: Endpoint, vin: str, period: float) -> None:
-        self.vin, self.period = vin, period
+    def __init__(self, endpoint: Endpoint, vin: str, period: float, *, switches: OwnerSwitches,
+                 precision_m: float | None, defects: frozenset[str] = frozenset()) -> None:
+        self.vin, self.period, self.switches, self.precision_m = vin, period, switches, precision_m
+        # seeded defects: the position keeps flowing once shared; the owner's phone rides along
+        self.latch_location = "location-after-withdrawal" in defects
+        self.with_phone = "telemetry-beyond-purpose" in defects
+        self._shared_once = False
         self.topic = f"vehicles/{vin}/telemetry"
         self._next = 0.0
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"tbox-{vin}")
@@ -132,6 +161,7 @@ class MqttTelemetry:
         self.client.loop_start()
 
     def tick(self, now: float, inputs: Mapping[str, Any]) -> None:
+        self._shared_once = self._shared_once or self.switches.on("consent.location")
         if now < self._next or not self.client.is_connected():
             return
         self._next = now + self.period
@@ -142,9 +172,13 @@ class MqttTelemetry:
             "soc": round(float(inputs.get("battery.soc_pct", 0.0)), 1),
             "gear": str(inputs.get("vehicle.gear", "P")),
         }
-        if inputs.get("consent.location") == "On" and "gnss.latitude_deg" in inputs:
-            payload["lat"] = round(float(inputs["gnss.latitude_deg"]), 6)
-            payload["lon"] = round(float(inputs["gnss.longitude_deg"]), 6)
+        if self.with_phone:
+            payload["phone"] = OWNER["phone"]
+        # the switch is read again right before sending, so a withdrawal takes effect at once
+        shares = self.switches.on("consent.location") or (self.latch_location and self._shared_once)
+        if shares and "gnss.latitude_deg" in inputs:
+            payload["lat"], payload["lon"] = coarsen(float(inputs["gnss.latitude_deg"]),
+                                                     float(inputs["gnss.longitude_deg"]), self.precision_m)
         self.client.publish(self.topic, json.dumps(payload, separators=(",", ":")), qos=1)
 
     def close(self) -> None:

@@ -1,0 +1,188 @@
+"""The owner's privacy switches: after the owner withdraws consent nothing of its categories leaves
+the vehicle (allowing a stated latency), and by default (before the owner ever switches it on)
+cabin, face and voice data are processed in the vehicle and never sent.
+
+The switches and the categories they govern are netmap data; their states come from the CAN
+recording and message times from the captured traffic, both on one timeline. Destinations whose
+purpose is a legal obligation (mandated reporting) are not governed by the owner's switches."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from harness.checks.registry import register
+from harness.checks.timeline import (
+    Period,
+    VehicleTime,
+    message_of,
+    recording_end,
+    recording_start,
+    switch_periods,
+)
+from harness.checks.traffic import Sent, completeness, nothing_captured, purposes_for, vehicle_traffic
+from harness.findings import Finding, Verdict
+from harness.net.evidence import Evidence
+from harness.policy.netmap import ConsentSwitch, Netmap
+from harness.policy.policy import Policy
+
+ON = "On"
+
+
+def _governed(netmap: Netmap, sent: list[Sent], categories: Iterable[str]) -> list[Sent]:
+    """Flows whose destination is not exempt (by a legal obligation) for any of `categories`."""
+    wanted = set(categories)
+    kept = []
+    for flow in sent:
+        mandated = {c for p in purposes_for(netmap, flow) if p.legal_obligation for c in p.categories}
+        if wanted - mandated:
+            kept.append(flow)
+    return kept
+
+
+def _violations(flows: list[Sent], categories: frozenset[str], start: float, end: float,
+                netmap: Netmap) -> tuple[list[tuple[Sent, float, frozenset[str]]], list[Sent]]:
+    """Messages carrying `categories` sent in [start, end), and undecodable flows active then."""
+    seen, unknown = [], []
+    for flow in flows:
+        mandated = {c for p in purposes_for(netmap, flow) if p.legal_obligation for c in p.categories}
+        wanted = categories - mandated
+        for item in flow.payload.items:
+            if start <= item.time < end and item.categories & wanted:
+                seen.append((flow, item.time, item.categories & wanted))
+        if not flow.payload.decodable and flow.flow.first_time < end and flow.flow.last_time >= start:
+            unknown.append(flow)
+    return seen, unknown
+
+
+def _lost(evidence: Evidence, signal: str) -> int:
+    message = message_of(evidence, signal)
+    return evidence.can_gaps.get(message, 0) if message else 0
+
+
+@register("consent")
+def check_consent_withdrawal(evidence: Evidence, policy: Policy, *, latency_s: float = 2.0,
+                             rule_id: str = "minimization.consent") -> list[Finding]:
+    """After a switch goes from On to Off, nothing of its categories leaves once `latency_s` seconds
+    of vehicle time have passed, until the switch is on again."""
+    netmap = policy.netmap
+    clause = policy.profile.rule(rule_id).primary
+    check = "consent"
+    findings = completeness(evidence, check, clause)
+    if not netmap.consents:
+        return [*findings, Finding(check, Verdict.INCONCLUSIVE, clause,
+                                   "the netmap declares no consent switches ([[consent]]); nothing to judge")]
+    clock = VehicleTime(evidence.can)
+    sent = vehicle_traffic(evidence, netmap)
+    empty = nothing_captured(sent, check, clause)
+    if empty is not None:  # a silent vehicle shows nothing about its switches
+        return [*findings, empty]
+    end, origin = recording_end(evidence), recording_start(evidence)
+    withdrawals = 0
+    for switch in netmap.consents:
+        periods = switch_periods(evidence, switch.signal, end)
+        flows = _governed(netmap, sent, switch.categories)
+        lost = _lost(evidence, switch.signal)
+        for before, period in zip(periods, periods[1:], strict=False):
+            if before.state != ON or period.state == ON:
+                continue
+            withdrawals += 1
+            findings += _judge_withdrawal(switch, period, flows, clock, latency_s, lost, netmap, clause, origin)
+    if not withdrawals:
+        findings.append(Finding(check, Verdict.INCONCLUSIVE, clause, (
+            "the recording shows no withdrawal of consent (no switch going from On to Off) among "
+            f"{', '.join(s.signal for s in netmap.consents)}; nothing to judge"), protocol="can"))
+    return findings
+
+
+def _judge_withdrawal(switch: ConsentSwitch, period: Period, flows: list[Sent], clock: VehicleTime,
+                      latency_s: float, lost: int, netmap: Netmap, clause: str, origin: float) -> list[Finding]:
+    check = "consent"
+    deadline = clock.wall_after(period.start, latency_s)
+    when = f"{clock.seconds(origin, period.start):.1f} s into the recording (vehicle time)"
+    lasting = clock.seconds(period.start, period.end)
+    seen, unknown = _violations(flows, switch.categories, deadline, period.end, netmap)
+    uncertain = f"; {lost} frames of the switch's message were lost, so its state is uncertain" if lost else ""
+    verdict_on_fail = Verdict.INCONCLUSIVE if lost else Verdict.FAIL
+    findings = []
+    for flow, time, categories in seen:
+        findings.append(Finding(check, verdict_on_fail, clause, (
+            f"{', '.join(sorted(categories))} sent to {flow.address} {clock.seconds(period.start, time):.1f} s "
+            f"(vehicle time) after {switch.signal} was switched off {when}, beyond the {latency_s:g} s "
+            f"allowed{uncertain}"), **flow.where(categories, time)))
+    for flow in unknown:
+        findings.append(Finding(check, Verdict.INCONCLUSIVE, clause, (
+            f"undecodable payload to {flow.address} while {switch.signal} was off ({flow.payload.detail}); "
+            f"whether it carries {', '.join(sorted(switch.categories))} is unknown"), **flow.where()))
+    if not seen and not unknown:
+        findings.append(Finding(check, Verdict.INCONCLUSIVE if lost else Verdict.PASS, clause, (
+            f"after {switch.signal} was switched off {when}, no {', '.join(sorted(switch.categories))} left "
+            f"the vehicle in the {max(0.0, lasting - latency_s):.0f} s (vehicle time) it stayed off beyond "
+            f"the {latency_s:g} s allowed{uncertain}"), protocol="can", time=period.start))
+    return findings
+
+
+@register("in-vehicle-processing")
+def check_in_vehicle_processing(evidence: Evidence, policy: Policy, *, categories: list[str] | None = None,
+                                rule_id: str = "minimization.in-vehicle-processing") -> list[Finding]:
+    """By default nothing of `categories` (default: the profile's consent-required categories:
+    cabin imagery, biometrics, audio) leaves the vehicle: not before the owner first switches the
+    governing switch on, and never when no switch governs the category."""
+    profile, netmap = policy.profile, policy.netmap
+    clause = profile.rule(rule_id).primary
+    check = "in-vehicle-processing"
+    judged = frozenset(categories) if categories is not None else profile.consent_required_categories
+    findings = completeness(evidence, check, clause)
+    clock = VehicleTime(evidence.can)
+    sent = vehicle_traffic(evidence, netmap)
+    empty = nothing_captured(sent, check, clause)
+    if empty is not None:
+        return [*findings, empty]
+    end = recording_end(evidence)
+    start = min([f.flow.first_time for f in sent] + [r.time for r in evidence.can[:1]], default=0.0)
+    ungoverned = set(judged)
+    for switch in netmap.consents:
+        mine = switch.categories & judged
+        if not mine:
+            continue
+        ungoverned -= mine
+        periods = switch_periods(evidence, switch.signal, end)
+        if not periods:
+            findings.append(Finding(check, Verdict.INCONCLUSIVE, clause,
+                                    f"{switch.signal} was not seen on CAN; its default cannot be judged",
+                                    protocol="can"))
+            continue
+        first_on = next((p.start for p in periods if p.state == ON), end)
+        if first_on <= periods[0].start:
+            findings.append(Finding(check, Verdict.INCONCLUSIVE, clause, (
+                f"{switch.signal} was on from the start of the recording; the default was not observed"),
+                protocol="can"))
+            continue
+        findings += _judge_default(switch.signal, mine, _governed(netmap, sent, mine), start, first_on, clock,
+                                   _lost(evidence, switch.signal), netmap, clause, periods[0].state)
+    if ungoverned:
+        findings += _judge_default(None, frozenset(ungoverned), _governed(netmap, sent, ungoverned), start, end, clock,
+                                   0, netmap, clause, "")
+    return findings
+
+
+def _judge_default(signal: str | None, categories: frozenset[str], flows: list[Sent], start: float, end: float,
+                   clock: VehicleTime, lost: int, netmap: Netmap, clause: str, state: str) -> list[Finding]:
+    check = "in-vehicle-processing"
+    seen, unknown = _violations(flows, categories, float("-inf"), end, netmap)
+    setting = (f"while {signal} was still at its default ({state}), never switched on by the owner"
+               if signal else "with no owner switch that could allow it")
+    uncertain = f"; {lost} frames of the switch's message were lost" if lost else ""
+    findings = []
+    for flow, time, cats in seen:
+        findings.append(Finding(check, Verdict.INCONCLUSIVE if lost else Verdict.FAIL, clause, (
+            f"{', '.join(sorted(cats))} sent to {flow.address} {setting}: it should have been processed "
+            f"in the vehicle{uncertain}"), **flow.where(cats, time)))
+    for flow in unknown:
+        findings.append(Finding(check, Verdict.INCONCLUSIVE, clause, (
+            f"undecodable payload to {flow.address} {setting} ({flow.payload.detail}); whether it carries "
+            f"{', '.join(sorted(categories))} is unknown"), **flow.where()))
+    if not seen and not unknown:
+        findings.append(Finding(check, Verdict.INCONCLUSIVE if lost else Verdict.PASS, clause, (
+            f"no {', '.join(sorted(categories))} left the vehicle in {clock.seconds(start, end):.0f} s "
+            f"(vehicle time) {setting}{uncertain}"), protocol="can" if signal else ""))
+    return findings

@@ -1,0 +1,218 @@
+"""TLS in a flow: the server name (SNI) and client random from the ClientHello, whether application
+data was sent, and its plaintext when an NSS key log holds the session's secrets (TLS 1.2 and 1.3).
+
+Records and the ClientHello are walked here with struct (every TLS flow needs them, and a scapy
+dissection per flow would cost more than the whole pre-pass); decryption is scapy's TLS layer, given
+its own session object with the key log, so scapy's global `conf` is never touched."""
+
+from __future__ import annotations
+
+import struct
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from harness.net.flows import Flow
+from harness.net.keylog import KeyLog
+from harness.net.payload_model import FlowPayload, StreamClock
+
+HANDSHAKE, APPLICATION_DATA, CHANGE_CIPHER_SPEC, ALERT = 22, 23, 20, 21
+# A TLS 1.3 client's only encrypted handshake record is its Finished: 4-byte header, a hash of at most
+# 48 bytes, the inner content type and a 16-byte tag. Anything larger, or more records, is data.
+_TLS13_CLIENT_FINISHED_MAX = 4 + 48 + 1 + 16
+
+
+@dataclass
+class TlsRecord:
+    offset: int
+    kind: int
+    version: int
+    body: bytes
+
+
+@dataclass
+class Hello:
+    random: bytes = b""
+    sni: str = ""
+    tls13: bool = False   # ServerHello chose TLS 1.3 (supported_versions)
+
+
+@dataclass
+class Plaintext:
+    """Decrypted application data of one side: the stream and the capture time of its offsets."""
+
+    data: bytes = b""
+    times: list[tuple[int, float]] = field(default_factory=list)
+
+    def append(self, chunk: bytes, time: float) -> None:
+        self.times.append((len(self.data), time))
+        self.data += chunk
+
+
+def looks_like_tls(stream: bytes) -> bool:
+    return len(stream) >= 6 and stream[0] == HANDSHAKE and stream[1] == 3 and stream[2] <= 4 and stream[5] in (1, 2)
+
+
+def split_records(stream: bytes) -> tuple[list[TlsRecord], str | None]:
+    records: list[TlsRecord] = []
+    offset = 0
+    while offset < len(stream):
+        if offset + 5 > len(stream):
+            return records, f"stream ends inside a record header at byte {offset}"
+        kind, version, length = stream[offset], (stream[offset + 1] << 8) | stream[offset + 2], \
+            (stream[offset + 3] << 8) | stream[offset + 4]
+        if kind not in (HANDSHAKE, APPLICATION_DATA, CHANGE_CIPHER_SPEC, ALERT, 24) or version >> 8 != 3:
+            return records, f"not a TLS record at byte {offset}"
+        if length > 16384 + 2048:
+            return records, f"record at byte {offset} longer than TLS allows ({length} bytes)"
+        if offset + 5 + length > len(stream):
+            return records, f"record at byte {offset} is cut off"
+        records.append(TlsRecord(offset, kind, version, stream[offset + 5:offset + 5 + length]))
+        offset += 5 + length
+    return records, None
+
+
+def _handshake_messages(records: list[TlsRecord]) -> list[tuple[int, bytes]]:
+    """Leading plaintext handshake messages (before any encryption), which may span records."""
+    data = b"".join(r.body for r in _leading(records, HANDSHAKE))
+    messages, cursor = [], 0
+    while cursor + 4 <= len(data):
+        size = int.from_bytes(data[cursor + 1:cursor + 4], "big")
+        if cursor + 4 + size > len(data):
+            break
+        messages.append((data[cursor], data[cursor + 4:cursor + 4 + size]))
+        cursor += 4 + size
+    return messages
+
+
+def _leading(records: list[TlsRecord], kind: int) -> list[TlsRecord]:
+    out = []
+    for record in records:
+        if record.kind != kind:
+            break
+        out.append(record)
+    return out
+
+
+def _extensions(body: bytes, cursor: int) -> dict[int, bytes]:
+    found: dict[int, bytes] = {}
+    if cursor + 2 > len(body):
+        return found
+    end = min(len(body), cursor + 2 + struct.unpack_from("!H", body, cursor)[0])
+    cursor += 2
+    while cursor + 4 <= end:
+        kind, size = struct.unpack_from("!HH", body, cursor)
+        found[kind] = body[cursor + 4:cursor + 4 + size]
+        cursor += 4 + size
+    return found
+
+
+def parse_client_hello(records: list[TlsRecord]) -> Hello:
+    hello = Hello()
+    for kind, body in _handshake_messages(records):
+        if kind != 1 or len(body) < 38:
+            continue
+        hello.random = body[2:34]
+        cursor = 34
+        cursor += 1 + body[cursor]                                          # session id
+        cursor += 2 + struct.unpack_from("!H", body, cursor)[0] if cursor + 2 <= len(body) else 0  # suites
+        cursor += 1 + body[cursor] if cursor < len(body) else 0             # compression methods
+        server_name = _extensions(body, cursor).get(0, b"")
+        if len(server_name) >= 5 and server_name[2] == 0:                   # list length, type host_name
+            size = struct.unpack_from("!H", server_name, 3)[0]
+            hello.sni = server_name[5:5 + size].decode("ascii", "replace").lower().rstrip(".")
+        break
+    return hello
+
+
+def server_chose_tls13(records: list[TlsRecord]) -> bool:
+    for kind, body in _handshake_messages(records):
+        if kind != 2 or len(body) < 38:
+            continue
+        cursor = 34
+        cursor += 1 + body[cursor] + 2 + 1                                  # session id, suite, compression
+        chosen = _extensions(body, cursor).get(43, b"")
+        return chosen == b"\x03\x04"
+    return False
+
+
+def sends_application_data(records: list[TlsRecord], from_client: bool, tls13: bool) -> int:
+    """How many records of this side carry (or may carry) application data, without decrypting."""
+    data = [r for r in records if r.kind == APPLICATION_DATA]
+    if tls13 and from_client and data and len(data[0].body) <= _TLS13_CLIENT_FINISHED_MAX:
+        data = data[1:]  # the first is the client's Finished
+    return len(data)
+
+
+def decode_tls(flow: Flow, from_client: bool,
+               inner: Callable[[bytes, StreamClock, Callable[[], bytes]], FlowPayload]) -> FlowPayload:
+    """A TLS flow as seen from one side; `inner(plaintext, clock, peer)` decodes the application
+    protocol when the key log can decrypt the session (`peer()` gives the other side's plaintext)."""
+    streams = {side: flow.direction(side).stream_with_times() for side in (True, False)}
+    records = {side: split_records(streams[side][0]) for side in (True, False)}
+    hello = parse_client_hello(records[True][0])
+    tls13 = server_chose_tls13(records[False][0])
+    result = FlowPayload("tls")
+    if hello.sni:
+        result.names.add(hello.sni)
+    own, problem = records[from_client]
+    version = "TLS 1.3" if tls13 else "TLS"
+    to = f" to {hello.sni}" if hello.sni else ""
+    data_records = sends_application_data(own, from_client, tls13)
+    if problem:
+        result.undecodable(problem)
+    if not data_records:
+        result.detail = f"{version} handshake{to}, no application data"
+        return result
+    keys: KeyLog | None = flow.keys
+    have = keys.has_session(hello.random) if keys is not None and hello.random else None
+    if keys is None or have is None:
+        why = "no key log given" if keys is None else "the key log holds no secret for this session"
+        plural = "s" if data_records != 1 else ""
+        result.undecodable(f"{data_records} encrypted application data record{plural}{to}; {why}")
+        result.detail = f"{version}{to}"
+        return result
+    try:
+        plain = _decrypt(records[True][0], records[False][0], streams[True][2], streams[False][2], keys)
+    except Exception as exc:  # noqa: BLE001 - a record scapy cannot decrypt means: not decoded, whatever the cause
+        result.undecodable(f"decryption failed: {type(exc).__name__}: {str(exc)[:120]}")
+        result.detail = f"{version}{to}"
+        return result
+    peer = plain[not from_client].data
+    decoded = inner(plain[from_client].data, StreamClock(plain[from_client].times), lambda: peer)
+    decoded.names |= result.names
+    for why in result.problems:
+        decoded.undecodable(why)
+    decoded.detail = f"TLS {have}{to}, decrypted: {decoded.detail}"
+    return decoded
+
+
+def _decrypt(client: list[TlsRecord], server: list[TlsRecord], client_times: list[tuple[int, float]],
+             server_times: list[tuple[int, float]], keys: KeyLog) -> dict[bool, Plaintext]:
+    """Replay both sides' records, in capture order, through one scapy TLS session holding the keys."""
+    from scapy.layers.tls import handshake, keyexchange_tls13, record_tls13  # noqa: F401 - registers the layers
+    from scapy.layers.tls.record import TLS, TLSApplicationData, _TLSEncryptedContent
+    from scapy.layers.tls.session import tlsSession
+    from scapy.packet import Raw
+
+    clocks = {True: StreamClock(client_times), False: StreamClock(server_times)}
+    ordered = sorted([(clocks[True].at(r.offset), 0, i, True, r) for i, r in enumerate(client)]
+                     + [(clocks[False].at(r.offset), 1, i, False, r) for i, r in enumerate(server)],
+                     key=lambda item: item[:3])
+    session: Any = tlsSession(connection_end="server")
+    session.nss_keys = keys.secrets
+    plain = {True: Plaintext(), False: Plaintext()}
+    for time, _order, _index, from_client, record in ordered:
+        raw = bytes([record.kind]) + record.version.to_bytes(2, "big") + len(record.body).to_bytes(2, "big") \
+            + record.body
+        packet = TLS(raw, tls_session=session if from_client else session.mirror(), strict_integrity=True)
+        session = packet.tls_session if from_client else packet.tls_session.mirror()
+        if record.kind != APPLICATION_DATA:
+            continue
+        messages = packet.inner.msg if hasattr(packet, "inner") and packet.inner is not None else packet.msg
+        for message in messages:
+            if isinstance(message, TLSApplicationData):
+                plain[from_client].append(bytes(message.data), time)
+            elif isinstance(message, _TLSEncryptedContent | Raw):
+                raise ValueError(f"record at byte {record.offset} stayed encrypted")
+    return plain

@@ -1,0 +1,69 @@
+"""Fast-forward of vehicle time on a virtual rig: jump the clock in steps and put each step on the
+bus at once, so a 20-minute installation plays out in well under a second of wall time.
+
+The ECU still lives through every step (progress, drive inhibit, activation) at CAN speed, so the
+evidence shows the whole installation; on a bench, where time cannot jump, it simply waits."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping
+
+from harness.can.codec import Value
+from harness.can.monitor import SignalMonitor
+from harness.scenarios.clock import VehicleClock
+
+MAX_STEPS = 25
+
+
+class FastForward:
+    def __init__(self, clock: VehicleClock, monitor: SignalMonitor, step_s: float = 30.0, period_s: float = 0.008,
+                 jumps: bool = True) -> None:
+        self.clock, self.monitor = clock, monitor
+        # the message carrying the vehicle clock, whatever the vehicle's DBC calls it
+        self.clock_message = monitor.codec.ref("time.vehicle_ms").message
+        self.step_s, self.period_s, self.jumps = step_s, period_s, jumps
+        self.vehicle_seconds = 0.0   # totals, for the acceleration a benchmark reports
+        self.wall_seconds = 0.0
+
+    def run(self, vehicle_seconds: float) -> None:
+        """Let `vehicle_seconds` of vehicle time pass, quickly."""
+        self.until(lambda _: False, vehicle_seconds)
+
+    def until(self, predicate: Callable[[Mapping[str, Value]], bool], vehicle_timeout: float,
+              step_s: float | None = None) -> bool:
+        """Advance until `predicate(bus values)` holds (True) or `vehicle_timeout` has passed (False);
+        `step_s` fixes the jump (finer steps show more of what happens on the way)."""
+        start_vehicle, start_wall = self.clock.now(), time.monotonic()
+        try:
+            while True:
+                if predicate(self.monitor.snapshot()):
+                    return True
+                elapsed = self.clock.now() - start_vehicle
+                if elapsed >= vehicle_timeout:
+                    return False
+                if not self.jumps:
+                    if self.monitor.wait_for(predicate, min(self.clock.wall(vehicle_timeout - elapsed), 0.5)):
+                        return True
+                    continue
+                # long spans in bigger steps: the wall time of a wait stays bounded
+                step = step_s or max(self.step_s, vehicle_timeout / MAX_STEPS)
+                self.clock.advance(min(step, vehicle_timeout - elapsed))
+                # the ECU sees the jump with the next clock frame; give it a tick to act on it
+                self.monitor.wait_message(self.clock_message, 0.1, after=time.time())
+                if self.monitor.wait_for(predicate, self.period_s):
+                    return True
+        finally:
+            self.vehicle_seconds += self.clock.now() - start_vehicle
+            self.wall_seconds += time.monotonic() - start_wall
+
+    def state_in(self, states: set[str], vehicle_timeout: float, step_s: float | None = None) -> str | None:
+        """Advance until the ECU's OTA state is one of `states`; the state, or None on timeout."""
+        if self.until(lambda v: v.get("ota.status.state") in states, vehicle_timeout, step_s):
+            return str(self.monitor.value("ota.status.state"))
+        return None
+
+    @property
+    def acceleration(self) -> float:
+        """Vehicle seconds per wall second over every fast-forward so far."""
+        return self.vehicle_seconds / self.wall_seconds if self.wall_seconds else 0.0

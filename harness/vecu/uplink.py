@@ -1,0 +1,49 @@
+"""JSON over HTTP/1.1 from the vehicle to one cloud endpoint: one persistent connection, reopened
+after a failure, with short timeouts so a dead endpoint never stalls the ECU's tick loop.
+
+Uploads are best effort, as a vehicle's are: a failed one is dropped, the next period tries again."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import time
+from typing import Any
+
+from harness.rig.config import Endpoint
+
+RETRY_S = 0.5  # wall seconds before reconnecting to an endpoint that failed
+
+
+class JsonUplink:
+    def __init__(self, endpoint: Endpoint, host_name: str | None = None) -> None:
+        self.endpoint = endpoint
+        self.host_name = host_name or endpoint.host
+        self._conn: http.client.HTTPConnection | None = None
+        self._retry_at = 0.0
+        self.sent = 0
+
+    def post(self, path: str, document: dict[str, Any]) -> bool:
+        if time.monotonic() < self._retry_at:
+            return False
+        body = json.dumps(document, separators=(",", ":")).encode("utf-8")
+        try:
+            if self._conn is None:
+                self._conn = http.client.HTTPConnection(self.endpoint.host, self.endpoint.port, timeout=1.0)
+            self._conn.request("POST", path, body=body, headers={
+                "Host": self.host_name, "Content-Type": "application/json", "Connection": "keep-alive"})
+            response = self._conn.getresponse()
+            response.read()
+            if response.will_close:
+                self.close()
+            self.sent += 1
+            return 200 <= response.status < 300
+        except (OSError, http.client.HTTPException):
+            self.close()
+            self._retry_at = time.monotonic() + RETRY_S
+            return False
+
+    def close(self) -> None:
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None

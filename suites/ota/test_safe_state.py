@@ -1,0 +1,43 @@
+"""OTA: an update installs only while the vehicle is in a safe state, and cannot be driven meanwhile."""
+
+import pytest
+
+from harness.checks.ota_safety import check_drive_inhibit, check_safe_state
+from harness.scenarios.campaign import example_campaign
+from harness.scenarios.vehicle_states import put
+
+ENDED = {"Completed", "Failed", "RolledBack"}
+
+
+@pytest.mark.clause("ota.safe-state")
+def test_installation_waits_for_a_safe_state(bus, vehicle, hmi, ota_backend, vecu, fast_forward, judge):
+    """The owner accepts an update while driving at 50 km/h and drives on for half an hour; then parks
+    in P with the parking brake applied but only 12 % state of charge (the campaign needs 30 %); half
+    an hour later plugs in the charging cable. Expect the installation to wait while driving and while
+    the energy is low, the owner shown why, and to begin only once parked and charging."""
+    put(vehicle, "driving", bus.monitor)
+    campaign = ota_backend.offer(example_campaign(duration_min=20))
+    hmi.wait_for_notice(campaign.campaign_id)
+    hmi.accept(campaign.campaign_id)
+    fast_forward.run(30 * 60)
+    put(vehicle, "parked-low-energy", bus.monitor)
+    fast_forward.run(30 * 60)
+    put(vehicle, "charging-low-energy", bus.monitor)
+    hmi.wait_for_state(ENDED, timeout_vehicle_s=3600)
+    judge(check_safe_state, deferral_expected=True)
+
+
+@pytest.mark.clause("ota.drive-inhibit")
+def test_driving_inhibited_during_installation(bus, vehicle, hmi, ota_backend, vecu, fast_forward, judge):
+    """A 20-minute update installs in a parked vehicle; half-way through, the driver releases the
+    parking brake and selects D. Expect driving inhibited, with the update as the reason shown, for
+    the whole installation and activation."""
+    campaign = ota_backend.offer(example_campaign(duration_min=20))
+    hmi.wait_for_notice(campaign.campaign_id)
+    hmi.accept(campaign.campaign_id)
+    # through the installation in 20-second steps, so every moment of it is on the bus
+    fast_forward.until(lambda v: v.get("ota.status.state") == "Installing"
+                       and int(v.get("ota.status.progress_pct", 0)) >= 50, 3600, step_s=20)
+    put(vehicle, "stopped-in-drive", bus.monitor)
+    fast_forward.state_in(ENDED, 3600, step_s=20)
+    judge(check_drive_inhibit)
