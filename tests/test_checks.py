@@ -329,7 +329,7 @@ def test_counter_gap_in_unrelated_message_does_not_matter(tmp_path: Path) -> Non
     assert overall(findings) is Verdict.FAIL
 
 
-# --- bugs found while writing these tests (xfail until fixed) --------------------------------------
+# --- regressions of bugs found while writing these tests ---------------------------------------------
 
 
 def test_drop_counters_only_for_the_can_interface_do_not_make_ethernet_complete(tmp_path: Path) -> None:
@@ -337,17 +337,12 @@ def test_drop_counters_only_for_the_can_interface_do_not_make_ethernet_complete(
     assert overall(check_locality(evidence, POLICY)) is Verdict.INCONCLUSIVE
 
 
-@pytest.mark.xfail(strict=True, raises=ValueError,
-                   reason="http.decode_http calls urlsplit(message.target) unguarded; an absolute-form target with "
-                          "a broken IPv6 host raises ValueError, so check_locality crashes instead of judging")
 def test_request_target_with_broken_ipv6_host_is_judged_not_raised(tmp_path: Path) -> None:
     head = b"GET http://[::1/x?lat=1 HTTP/1.1\r\nHost: a\r\n\r\n"
     findings = check_locality(_evidence(tmp_path, ethernet=_session(EU, 8080, head)), POLICY)
     assert overall(findings) in (Verdict.INCONCLUSIVE, Verdict.FAIL)
 
 
-@pytest.mark.xfail(strict=True, reason="ota._installation_starts skips installs while StatusCampaignId is 0, so "
-                                       "an installation outside any campaign is reported as 'no installation'")
 def test_installation_without_a_campaign_id_is_not_a_pass(tmp_path: Path) -> None:
     findings = _consent(tmp_path, [_status(1.0, "Idle", campaign=0), _status(2.0, "Installing", campaign=0)],
                         expected=False)

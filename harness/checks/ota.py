@@ -67,6 +67,7 @@ def _installation_starts(records: list[CanRecord]) -> dict[int, CanRecord]:
             campaign = int(record.values["ota.status.campaign_id"])
         installing = (record.values.get(STATUS) in INSTALL_STATES
                       or str(record.values.get(INHIBIT, "None")).startswith("Ota"))
-        if installing and campaign and campaign not in starts:
+        # campaign 0 is an installation outside any campaign the owner was offered: still an installation
+        if installing and campaign not in starts:
             starts[campaign] = record
     return starts

@@ -221,7 +221,11 @@ def decode_http(stream: bytes, clock: StreamClock, request_methods: list[str] | 
             host = _host_name(message.header("host"))
             if host:
                 result.names.add(host)
-            target = urlsplit(message.target)
+            try:
+                target = urlsplit(message.target)
+            except ValueError:  # e.g. an absolute-form target with a broken IPv6 host
+                result.undecodable(f"{message.start_line[:48]}: request target cannot be parsed")
+                target = urlsplit("")
             query = parse_qsl(target.query, keep_blank_values=True)
             categories |= categories_of_keys(k for k, _ in query)
             names = [unquote(p) for p in target.path.split("/") if p]
