@@ -11,7 +11,7 @@ import threading
 from dataclasses import dataclass, field
 
 from harness.net import gbt32960
-from harness.scenarios.servers import ReusableTCPServer
+from harness.scenarios.servers import ReusableTCPServer, received_chunks
 
 
 @dataclass
@@ -29,15 +29,7 @@ class Gbt32960PlatformHandler(socketserver.BaseRequestHandler):
     def handle(self) -> None:
         buffer = b""
         self.request.settimeout(1.0)
-        while not self.server.closing.is_set():
-            try:
-                chunk = self.request.recv(65536)
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            if not chunk:
-                return
+        for chunk in received_chunks(self.request, self.server.closing):
             buffer += chunk
             consumed = 0
             for piece in gbt32960.iter_frames(buffer):

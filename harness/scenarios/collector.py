@@ -7,16 +7,13 @@ from __future__ import annotations
 
 import json
 import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from http.server import ThreadingHTTPServer
+
+from harness.scenarios.servers import JsonHandler
 
 
-class CollectorHandler(BaseHTTPRequestHandler):
+class CollectorHandler(JsonHandler):
     server: HttpCollector
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
-        return  # the capture is the record
 
     def do_POST(self) -> None:  # noqa: N802 - http.server's naming
         length = int(self.headers.get("Content-Length") or 0)
@@ -24,22 +21,15 @@ class CollectorHandler(BaseHTTPRequestHandler):
         try:
             json.loads(body or b"{}")
         except ValueError:
-            self._answer(400, {"error": "body is not JSON"})
+            self.send_json(400, {"error": "body is not JSON"})
             return
         with self.server.lock:
             self.server.uploads += 1
-        self._answer(200, {"ok": True})
+        self.send_json(200, {"ok": True})
 
     def do_GET(self) -> None:  # noqa: N802
-        self._answer(404, {"error": "not found"})
+        self.send_json(404, {"error": "not found"})
 
-    def _answer(self, status: int, payload: dict[str, Any]) -> None:
-        body = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
 
 class HttpCollector(ThreadingHTTPServer):

@@ -10,13 +10,14 @@ import json
 import threading
 import time
 from dataclasses import dataclass, field
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from harness.scenarios.campaign import Campaign, public_key_pem
+from harness.scenarios.servers import JsonHandler
 
 # What can go wrong on demand, per campaign:
 FAULTS = {
@@ -53,12 +54,8 @@ class BackendState:
         return meta
 
 
-class OtaBackendHandler(BaseHTTPRequestHandler):
+class OtaBackendHandler(JsonHandler):
     server: OtaBackendServer
-    protocol_version = "HTTP/1.1"
-
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
-        return  # the capture is the record; stderr noise helps nobody
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         url = urlparse(self.path)
@@ -67,11 +64,11 @@ class OtaBackendHandler(BaseHTTPRequestHandler):
             vin = parse_qs(url.query).get("vin", [""])[0]
             with state.lock:
                 offered = [state.metadata(c) for c in state.campaigns.values()] if vin else []
-            self._json(200, {"vin": vin, "campaigns": offered})
+            self.send_json(200, {"vin": vin, "campaigns": offered})
         elif url.path.startswith("/ota/v1/packages/"):
             self._package(url.path.rsplit("/", 1)[-1])
         else:
-            self._json(404, {"error": "not found"})
+            self.send_json(404, {"error": "not found"})
 
     def _package(self, ident: str) -> None:
         state = self.server.state
@@ -80,7 +77,7 @@ class OtaBackendHandler(BaseHTTPRequestHandler):
             faults = set(state.faults.get(campaign.campaign_id, ())) if campaign else set()
             earlier = sum(1 for c, _ in state.downloads if campaign and c == campaign.campaign_id)
         if campaign is None:
-            self._json(404, {"error": "no such package"})
+            self.send_json(404, {"error": "no such package"})
             return
         if "network-down" in faults and earlier:
             self.close_connection = True  # unreachable: the connection drops before any answer
@@ -119,26 +116,19 @@ class OtaBackendHandler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
         if url.path != "/ota/v1/status":
-            self._json(404, {"error": "not found"})
+            self.send_json(404, {"error": "not found"})
             return
         try:
             report = json.loads(raw)
         except ValueError:
-            self._json(400, {"error": "body is not JSON"})
+            self.send_json(400, {"error": "body is not JSON"})
             return
         state = self.server.state
         with state.changed:
             state.reports.append(report)
             state.changed.notify_all()
-        self._json(200, {"ok": True})
+        self.send_json(200, {"ok": True})
 
-    def _json(self, status: int, payload: dict[str, Any]) -> None:
-        body = json.dumps(payload).encode()
-        self.send_response(status)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        self.end_headers()
-        self.wfile.write(body)
 
 
 class OtaBackendServer(ThreadingHTTPServer):

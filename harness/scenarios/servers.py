@@ -5,11 +5,13 @@ server is ordinary socketserver code."""
 
 from __future__ import annotations
 
+import json
 import socketserver
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from contextlib import nullcontext
-from typing import TypeVar
+from http.server import BaseHTTPRequestHandler
+from typing import Any, TypeVar
 
 from harness.errors import RigError
 from harness.rig.netns import entered
@@ -48,3 +50,37 @@ class ReusableTCPServer(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
     daemon_threads = True
     block_on_close = False
+
+
+class JsonHandler(BaseHTTPRequestHandler):
+    """An HTTP/1.1 service with keep-alive that answers in JSON and keeps quiet on stderr."""
+
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the stdlib's name
+        return  # the capture is the record; stderr noise helps nobody
+
+    def send_json(self, status: int, payload: dict[str, Any]) -> None:
+        body = json.dumps(payload).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+
+
+def received_chunks(sock: socketserver.socket.socket, closing: threading.Event,  # type: ignore[name-defined]
+                    size: int = 65536) -> Iterator[bytes]:
+    """What a peer sends, chunk by chunk, until it closes, the socket fails or `closing` is set.
+
+    The socket needs a timeout so that `closing` is looked at between reads."""
+    while not closing.is_set():
+        try:
+            chunk = sock.recv(size)
+        except TimeoutError:
+            continue
+        except OSError:
+            return
+        if not chunk:
+            return
+        yield chunk

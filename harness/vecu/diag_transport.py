@@ -17,6 +17,7 @@ import can
 import isotp
 from doipclient import messages as doip
 
+from harness.scenarios.servers import received_chunks
 from harness.vecu.uds_server import UdsServer
 
 HEADER = struct.Struct("!BBHI")
@@ -66,15 +67,7 @@ class _DoipHandler(socketserver.BaseRequestHandler):
         entity = self.server
         self.request.settimeout(0.5)
         buffer, tester = b"", None
-        while not entity.closing.is_set():
-            try:
-                chunk = self.request.recv(4096)
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            if not chunk:
-                return
+        for chunk in received_chunks(self.request, entity.closing, 4096):
             buffer += chunk
             while len(buffer) >= HEADER.size:
                 version, inverse, kind, length = HEADER.unpack_from(buffer)
