@@ -71,7 +71,7 @@ def check_consent_withdrawal(evidence: Evidence, policy: Policy, *, latency_s: f
     if not netmap.consents:
         return [*findings, Finding(check, Verdict.INCONCLUSIVE, clause,
                                    "the netmap declares no consent switches ([[consent]]); nothing to judge")]
-    clock = VehicleTime(evidence.can)
+    clock = evidence.clock
     sent = vehicle_traffic(evidence, netmap)
     empty = nothing_captured(sent, check, clause)
     if empty is not None:  # a silent vehicle shows nothing about its switches
@@ -132,7 +132,7 @@ def check_in_vehicle_processing(evidence: Evidence, policy: Policy, *, categorie
     check = "in-vehicle-processing"
     judged = frozenset(categories) if categories is not None else profile.consent_required_categories
     findings = completeness(evidence, check, clause)
-    clock = VehicleTime(evidence.can)
+    clock = evidence.clock
     sent = vehicle_traffic(evidence, netmap)
     empty = nothing_captured(sent, check, clause)
     if empty is not None:

@@ -15,6 +15,7 @@ from harness.net.dns import DnsNames, collect_names
 from harness.net.flows import Flow, FlowTable
 from harness.net.keylog import KeyLog
 from harness.net.pcapfile import LINKTYPE_CAN_SOCKETCAN, CaptureInfo, iter_records, parse_socketcan
+from harness.net.vehicle_time import VehicleTime
 
 
 @dataclass(frozen=True)
@@ -114,21 +115,17 @@ class Evidence:
                     "packets it holds"]
         return []
 
+    @cached_property
+    def clock(self) -> VehicleTime:
+        return VehicleTime(self.can)
+
     def vehicle_time(self, wall: float) -> float | None:
-        """Vehicle time at a capture timestamp, from the last clock frame before it."""
-        clock = None
-        for record in self.can:
-            if record.time > wall:
-                break
-            value = record.values.get("time.vehicle_ms")
-            if value is not None:
-                clock = (record.time, float(value) / 1000.0)
-        return None if clock is None else clock[1] + (wall - clock[0])
+        """Vehicle time at a capture timestamp, interpolated between the clock frames on CAN."""
+        return self.clock.at(wall)
 
     def vehicle_seconds(self, earlier: float, later: float) -> float:
         """Vehicle-time seconds between two capture timestamps (wall seconds without a clock)."""
-        a, b = self.vehicle_time(earlier), self.vehicle_time(later)
-        return (b - a) if a is not None and b is not None else later - earlier
+        return self.clock.seconds(earlier, later)
 
     def can_series(self, message: str) -> list[CanRecord]:
         return [r for r in self.can if r.message == message]
