@@ -6,7 +6,8 @@ same suite runs under `cn` and `eu` unchanged."""
 from __future__ import annotations
 
 import tomllib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from harness.errors import ConfigError
@@ -29,10 +30,19 @@ class Rule:
     title: str
     clauses: tuple[Clause, ...]
     severity: str = "normal"  # blocker, critical, normal, minor or trivial: how much a violation matters
+    # the numbers a rule is judged by (standstill speed, undervoltage): policy, never a check's literal
+    limits: Mapping[str, float] = field(default_factory=dict, hash=False)
 
     @property
     def primary(self) -> str:
         return self.clauses[0].id
+
+    def limit(self, name: str) -> float:
+        try:
+            return float(self.limits[name])
+        except KeyError:
+            raise ConfigError(f"rule {self.id!r} declares no limit {name!r}; add it to the profile's "
+                              f'[rules."{self.id}"] limits') from None
 
 
 @dataclass(frozen=True)
@@ -73,7 +83,8 @@ def load_profile(name_or_path: str | Path) -> Profile:
         rules = {
             rule_id: Rule(rule_id, entry["title"], tuple(Clause(c["id"], c.get("source", ""), c.get("title", ""))
                                                           for c in entry["clauses"]),
-                          entry.get("severity", "normal"))
+                          entry.get("severity", "normal"),
+                          {str(k): float(v) for k, v in entry.get("limits", {}).items()})
             for rule_id, entry in data["rules"].items()
         }
         profile = Profile(
@@ -85,7 +96,7 @@ def load_profile(name_or_path: str | Path) -> Profile:
             environment_categories=frozenset(head.get("environment_categories", ())),
             environment_exportable=bool(head.get("environment_exportable", True)),
         )
-    except (tomllib.TOMLDecodeError, KeyError, TypeError) as exc:
+    except (tomllib.TOMLDecodeError, KeyError, TypeError, ValueError, AttributeError) as exc:
         raise ConfigError(f"{path}: malformed profile: {exc}") from None
     unknown = (profile.regulated_categories | profile.consent_required_categories
                | profile.environment_categories) - set(CATEGORIES)
