@@ -8,8 +8,10 @@ import json
 import os
 import random
 import shutil
+import stat
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -88,23 +90,58 @@ def test_replay_elsewhere_reproduces_every_verdict_and_finding_byte_for_byte(
         assert replayed["reproduced"] is True and replayed["verdict"] == run.results["verdict"]
 
 
-def test_replay_needs_no_network_and_no_root(compliant_run: RunResult, tmp_path: Path) -> None:
-    """Replay in a network namespace with no usable interface, as an unprivileged user."""
-    if not (shutil.which("unshare") and shutil.which("setpriv")):
-        pytest.skip("unshare/setpriv (util-linux) are not installed")
-    public = Path(os.environ.get("TMPDIR", "/tmp")) / f"harness-replay-{os.getpid()}"
+def _world_traversable(path: Path) -> bool:
+    """Whether any user can reach `path` (every ancestor searchable by others)."""
+    return all(p.stat().st_mode & stat.S_IXOTH for p in (path, *path.parents))
+
+
+def _remove_public(public: Path, mount_points: list[Path]) -> None:
+    # the mounts lived in the replay's own namespace; a mount point that is not empty here would mean
+    # the checkout itself is mounted on it, and removing it would delete the checkout
+    for point in mount_points:
+        if point.is_dir() and (os.path.ismount(point) or any(point.iterdir())):
+            raise AssertionError(f"{point} is still a mount of the checkout; not removing {public}")
+    shutil.rmtree(public, ignore_errors=True)
+
+
+def test_replay_needs_no_network_and_no_root(compliant_run: RunResult) -> None:
+    """Replay in a network namespace with no usable interface, as an unprivileged user.
+
+    The checkout (and its .venv) may sit under a directory only root can enter (root's home, a
+    `mktemp -d` directory), so the unprivileged user reaches it through a read-only bind mount at a
+    world-readable place, in a mount namespace of its own that ends with the replay."""
+    if not (shutil.which("unshare") and shutil.which("setpriv") and shutil.which("mount")):
+        pytest.skip("unshare/setpriv/mount (util-linux) are not installed")
+    base = next((Path(d) for d in (os.environ.get("TMPDIR"), "/tmp", "/var/tmp", "/dev/shm")
+                 if d and Path(d).is_dir() and _world_traversable(Path(d))), None)
+    assert base is not None, "no world-readable temporary directory (tried $TMPDIR, /tmp, /var/tmp, /dev/shm)"
+    public = Path(tempfile.mkdtemp(prefix="harness-replay-", dir=base))
+    # the code and the interpreter's environment as the unprivileged user sees them
+    binds = {ROOT: public / "src"}
+    prefix = Path(sys.prefix).resolve()
+    if prefix != Path(sys.base_prefix).resolve() and not prefix.is_relative_to(ROOT):
+        binds[prefix] = public / "venv"
+    python = Path(sys.executable)
+    for source, target in binds.items():
+        if python.is_relative_to(source):
+            python = target / python.relative_to(source)
+    mounts = " && ".join(f'mount --bind -o ro "${2 * i + 1}" "${2 * i + 2}"' for i in range(len(binds)))
     try:
         shutil.copytree(compliant_run.reports / "bundle", public / "bundle")
+        for target in binds.values():
+            target.mkdir()
         for path in [public, *public.rglob("*")]:
             path.chmod(0o755 if path.is_dir() else 0o644)
         done = subprocess.run(
-            ["unshare", "--net", "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
-             sys.executable, "-m", "harness.cli", "replay", str(public / "bundle")],
+            ["unshare", "--mount", "--net", "sh", "-c", f'{mounts} && shift {2 * len(binds)} && exec "$@"', "sh",
+             *(str(p) for pair in binds.items() for p in pair),
+             "setpriv", "--reuid=65534", "--regid=65534", "--clear-groups",
+             str(python), "-m", "harness.cli", "replay", str(public / "bundle")],
             cwd=public, capture_output=True, text=True, timeout=120, check=False,
-            env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(ROOT), "HOME": str(public),
+            env={"PATH": os.environ.get("PATH", ""), "PYTHONPATH": str(public / "src"), "HOME": str(public),
                  "PYTHONDONTWRITEBYTECODE": "1"})
     finally:
-        shutil.rmtree(public, ignore_errors=True)
+        _remove_public(public, list(binds.values()))
     assert done.returncode == 0, done.stderr
     assert f"{len(compliant_run.results['tests'])} of {len(compliant_run.results['tests'])} tests reproduce" \
         in done.stdout
