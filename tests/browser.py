@@ -1,6 +1,8 @@
 """Headless Chromium (Debian's /usr/bin/chromium) driven over the DevTools protocol through a pipe,
 so the harness's tests can load a report as a person would and see every request the page makes.
 
+The browser runs in a network namespace with only `lo`: whatever it tries on its own (update and time
+services, DNS), no packet can leave the machine. Its net log records every attempt, the page's and its own.
 No browser download and no extra package: the protocol is JSON messages separated by NUL bytes on
 file descriptors 3 (commands) and 4 (replies and events)."""
 
@@ -15,11 +17,15 @@ import subprocess
 import tempfile
 import threading
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from harness.report.loopback import Loopback, loopback_only
+from tests.netlog import NetLog
+
 CHROMIUM = Path("/usr/bin/chromium")
-# no background traffic of the browser's own (updates, sync, field trials): only what the page asks for
+# fewer background requests of the browser's own (updates, sync, field trials); the namespace contains the rest
 FLAGS = ("--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
          "--disable-component-update", "--disable-sync", "--no-first-run", "--disable-quic",
          "--disable-default-apps", "--disable-extensions", "--no-default-browser-check",
@@ -31,16 +37,29 @@ def available() -> bool:
 
 
 class Browser:
-    """One headless Chromium with a fresh profile; `open(url)` loads a page in a new tab."""
+    """One headless Chromium with a fresh profile in a namespace of its own; `open(url)` loads a page in a new tab.
+
+    After `close()`, `net_log` holds every request and connection the browser attempted."""
 
     def __init__(self, timeout: float = 30.0) -> None:
         self.timeout = timeout
+        self._stack = ExitStack()
+        self.where: Loopback = self._stack.enter_context(loopback_only("web"))
+        if self.where.namespace is None:
+            self._stack.close()
+            raise RuntimeError(f"the test browser must run where no packet can leave: {self.where.reason}")
+        self.namespace: str = self.where.namespace
         self.profile = tempfile.mkdtemp(prefix="harness-chromium-")
+        self._net_log_file = Path(self.profile) / "net-log.json"
+        self.net_log: NetLog | None = None
+        self._closed = False
         to_browser_r, self._to_browser = os.pipe()
         self._from_browser, from_browser_w = os.pipe()
         flags = " ".join(FLAGS)
-        command = f'exec {CHROMIUM} {flags} --user-data-dir="{self.profile}" about:blank ' \
-                  f"3<&{to_browser_r} 4>&{from_browser_w}"
+        # exec all the way down: the process we hold is Chromium itself, inside the namespace
+        command = " ".join(self.where.argv([str(CHROMIUM)]))
+        command = f'exec {command} {flags} --user-data-dir="{self.profile}" --log-net-log="{self._net_log_file}" ' \
+                  f"about:blank 3<&{to_browser_r} 4>&{from_browser_w}"
         self.process = subprocess.Popen(["bash", "-c", command], pass_fds=(to_browser_r, from_browser_w),
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         os.close(to_browser_r)
@@ -106,6 +125,19 @@ class Browser:
         page.navigate(url)
         return page
 
+    def pids(self) -> list[int]:
+        """Chromium and every process it started (renderers, the network service)."""
+        found, queue_ = [], [self.process.pid]
+        while queue_:
+            pid = queue_.pop()
+            found.append(pid)
+            for task in Path(f"/proc/{pid}/task").glob("*/children"):
+                try:
+                    queue_ += [int(child) for child in task.read_text(encoding="ascii").split()]
+                except OSError:
+                    pass
+        return found
+
     def requests(self) -> list[str]:
         """Every URL any page asked for since the browser started."""
         with self._lock:
@@ -113,6 +145,9 @@ class Browser:
         return [e["params"]["request"]["url"] for e in sent]
 
     def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
         try:
             self.send("Browser.close")
         except (TimeoutError, RuntimeError, OSError):
@@ -123,7 +158,10 @@ class Browser:
             self.process.kill()
             self.process.wait()
         os.close(self._to_browser)
+        if self._net_log_file.is_file():
+            self.net_log = NetLog.read(self._net_log_file)
         shutil.rmtree(self.profile, ignore_errors=True)
+        self._stack.close()
 
     def __enter__(self) -> Browser:
         return self

@@ -11,8 +11,11 @@ from pathlib import Path
 import pytest
 
 from harness.policy.profile import load_profile
+from harness.report import loopback
 from harness.report.allure_render import clean_page, external_urls, render
 from harness.report.allure_results import SEVERITY_ORDER
+from harness.report.loopback import unavailable
+from harness.rig import netns
 from tests.harness_runner import RunResult
 
 # the tail of a page Allure 3.x renders even with ALLURE_NO_ANALYTICS=true (seen with 3.18)
@@ -70,6 +73,8 @@ def test_rendered_allure_pages_hold_no_external_url(compliant_run: RunResult) ->
             pytest.fail("no Allure report was rendered: scripts/bootstrap --dev installs the generator")
         pytest.skip("no Allure generator installed (scripts/bootstrap --dev installs one)")
     assert "Allure report (allure " in compliant_run.stdout
+    if not unavailable():
+        assert "offline, network: lo only)" in compliant_run.stdout
     pages = sorted(report.rglob("*.html"))
     assert pages
     for page in pages:
@@ -87,23 +92,53 @@ def test_analytics_and_external_links_are_stripped_from_a_page() -> None:
     assert len(dropped) == 4
 
 
-def test_render_sets_no_analytics_and_neutralises_what_the_generator_embeds(tmp_path: Path) -> None:
-    """A stand-in generator that behaves like Allure 3: it embeds a tag script whatever it is told."""
-    seen = tmp_path / "environment"
+def _stand_in(tmp_path: Path) -> Path:
+    """A stand-in generator that behaves like Allure 3 (it embeds a tag script whatever it is told) and
+    writes down its environment and the network it sees."""
     tool = tmp_path / "allure"
     tool.write_text(f"""#!/bin/sh
 if [ "$1" = "--version" ]; then echo 3.18.0; exit 0; fi
-env > {seen}
+env > {tmp_path / "environment"}
+cat /proc/self/net/dev > {tmp_path / "net-dev"}
+readlink /proc/self/ns/net > {tmp_path / "net-ns"}
 mkdir -p "$4/sub"
 printf '%s' '<html><body>{ALLURE3_TAIL.replace("'", "")}' > "$4/index.html"
 cp "$4/index.html" "$4/sub/page.html"
 """, encoding="utf-8")
     tool.chmod(tool.stat().st_mode | stat.S_IXUSR)
-    results = tmp_path / "allure-results"
-    results.mkdir()
-    report = render(results, tmp_path / "allure-report", tool)
+    (tmp_path / "allure-results").mkdir()
+    return tool
+
+
+def _seen_interfaces(net_dev: Path) -> list[str]:
+    lines = net_dev.read_text(encoding="utf-8").splitlines()[2:]
+    return sorted(line.split(":", 1)[0].strip() for line in lines if ":" in line)
+
+
+def test_render_sets_no_analytics_and_neutralises_what_the_generator_embeds(tmp_path: Path) -> None:
+    report = render(tmp_path / "allure-results", tmp_path / "allure-report", _stand_in(tmp_path))
     assert report is not None and report.generator == "allure 3.18.0"
-    assert "ALLURE_NO_ANALYTICS=true" in seen.read_text(encoding="utf-8").splitlines()
+    assert "ALLURE_NO_ANALYTICS=true" in (tmp_path / "environment").read_text(encoding="utf-8").splitlines()
     for page in (report.path / "index.html", report.path / "sub" / "page.html"):
         assert external_urls(page.read_text(encoding="utf-8")) == []
     assert len(report.removed) == 8
+
+
+def test_the_generator_runs_where_only_loopback_exists(tmp_path: Path) -> None:
+    """As root, the generator's process sees a namespace of its own with no interface but lo, removed after."""
+    if unavailable():
+        pytest.skip(unavailable())
+    before = set(netns.listed())
+    report = render(tmp_path / "allure-results", tmp_path / "allure-report", _stand_in(tmp_path))
+    assert report is not None and report.network == "network: lo only"
+    assert _seen_interfaces(tmp_path / "net-dev") == ["lo"]
+    assert (tmp_path / "net-ns").read_text(encoding="utf-8").strip() != os.readlink("/proc/self/ns/net")
+    assert not [n for n in set(netns.listed()) - before if n.startswith(netns.owned_prefix())]
+
+
+def test_without_root_the_generator_runs_and_says_it_is_not_isolated(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(loopback.os, "geteuid", lambda: 1000)
+    report = render(tmp_path / "allure-results", tmp_path / "allure-report", _stand_in(tmp_path))
+    assert report is not None and report.network.startswith("network NOT isolated: not root")
+    assert (report.path / "index.html").is_file()

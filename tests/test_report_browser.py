@@ -2,7 +2,9 @@
 in headless Chromium (Debian's package), which records every request the pages make.
 
 They must render, list every clause of the profile, resolve every internal link, and reach nothing
-outside the machine (a report on data leaving the vehicle must not leak itself)."""
+outside the machine (a report on data leaving the vehicle must not leak itself). The browser runs in a
+network namespace with only `lo`, so its own background attempts cannot leave either; its net log is read
+after each test and shows every request and connection it tried."""
 
 from __future__ import annotations
 
@@ -17,28 +19,55 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
+from harness.report.loopback import interfaces, unavailable
 from harness.report.matrix import matrix_rows
+from harness.rig import netns
 from tests import browser
 from tests.harness_runner import RunResult
+from tests.netlog import NetLog, local_url
 
 
 def _require_chromium() -> None:
-    if not browser.available():
+    missing = "" if browser.available() else "Chromium is not installed (scripts/bootstrap --dev installs it)"
+    missing = missing or unavailable()
+    if missing:
         if os.environ.get("CI"):
-            pytest.fail("Chromium is missing: scripts/bootstrap --dev installs the Debian packages")
-        pytest.skip("Chromium is not installed (scripts/bootstrap --dev installs it)")
+            pytest.fail(f"the browser tests cannot run: {missing}")
+        pytest.skip(missing)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture
 def chromium() -> Iterator[browser.Browser]:
+    """A browser per test: its net log is complete only once it has closed."""
     _require_chromium()
     with browser.Browser() as b:
         yield b
 
 
-def _local(url: str) -> bool:
-    parts = urlsplit(url)
-    return parts.scheme in ("file", "data", "about") or (parts.scheme == "http" and parts.hostname == "127.0.0.1")
+def _assert_sealed(b: browser.Browser) -> None:
+    """Chromium and every process it started see a namespace that is not the host's and holds only lo."""
+    host = os.readlink("/proc/self/ns/net")
+    pids = b.pids()
+    assert len(pids) > 1, pids  # the renderers and the network service, not only the browser process
+    for pid in pids:
+        try:
+            seen, names = os.readlink(f"/proc/{pid}/ns/net"), interfaces(pid)
+        except OSError:
+            continue  # a helper that exited meanwhile
+        assert seen != host and names == ["lo"], (pid, seen, names)
+
+
+def _net_log(b: browser.Browser) -> NetLog:
+    b.close()
+    assert b.net_log is not None and b.net_log.requests(), "Chromium wrote no net log"
+    return b.net_log
+
+
+def _assert_nothing_outside(b: browser.Browser) -> None:
+    """From the net log: no page asked for anything off this machine, and no connection got out."""
+    pages, through = _net_log(b).outside()
+    assert pages == [], pages
+    assert through == [], through
 
 
 def test_html_report_of_the_bundle_renders_lists_every_clause_and_links_resolve(
@@ -72,8 +101,10 @@ def test_html_report_of_the_bundle_renders_lists_every_clause_and_links_resolve(
             assert target.is_file() and bundle in target.parents, raw
     shot = page.screenshot(tmp_path / "report.png")
     assert shot.stat().st_size > 10_000
+    _assert_sealed(chromium)
     requests = chromium.requests()[before:]
-    assert requests and all(_local(url) for url in requests), [u for u in requests if not _local(u)]
+    assert requests and all(local_url(url) for url in requests), [u for u in requests if not local_url(u)]
+    _assert_nothing_outside(chromium)
 
 
 class _Quiet(http.server.SimpleHTTPRequestHandler):
@@ -88,8 +119,10 @@ def test_allure_report_renders_offline_and_requests_nothing_outside(
         if os.environ.get("CI"):
             pytest.fail("no Allure report was rendered: scripts/bootstrap --dev installs the generator")
         pytest.skip("no Allure generator installed (scripts/bootstrap --dev installs one)")
-    # Allure's pages load their data with fetch(), which browsers refuse from file://; serve it on loopback
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(report)))
+    # Allure's pages load their data with fetch(), which browsers refuse from file://; serve it on the
+    # loopback of the browser's namespace (a socket stays in the namespace it was opened in)
+    with netns.entered(chromium.namespace):
+        server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), functools.partial(_Quiet, directory=str(report)))
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:
@@ -102,8 +135,30 @@ def test_allure_report_renders_offline_and_requests_nothing_outside(
         families = {rule.split(".")[0] for t in compliant_run.results["tests"] for rule in t["rules"]}
         checks = " && ".join(f"document.body.innerText.includes({f!r})" for f in sorted(families))
         page.wait_for(f"location.hash.includes('behaviors') && {checks}")
+        _assert_sealed(chromium)
         requests = chromium.requests()[before:]
     finally:
         server.shutdown()
         server.server_close()
-    assert requests and all(_local(url) for url in requests), [u[:100] for u in requests if not _local(u)]
+    assert requests and all(local_url(url) for url in requests), [u[:100] for u in requests if not local_url(u)]
+    _assert_nothing_outside(chromium)
+
+
+def test_a_page_reaching_outside_is_caught_and_contained(chromium: browser.Browser, tmp_path: Path) -> None:
+    """The checks above can fail: a page that asks for outside addresses shows in DevTools and in the
+    net log as the page's own attempt, and the namespace stops every connection before it leaves."""
+    page_file = tmp_path / "leaky.html"
+    page_file.write_text('<html><body><img src="http://203.0.113.9/pixel.png">'
+                         '<script>fetch("http://[2001:db8::9]/beacon").catch(() => {})</script></body></html>',
+                         encoding="utf-8")
+    page = chromium.open(page_file.as_uri())
+    page.wait_for("performance.getEntriesByType('resource').length >= 2")
+    _assert_sealed(chromium)
+    asked = [url for url in chromium.requests() if not local_url(url)]
+    assert {urlsplit(url).hostname for url in asked} == {"203.0.113.9", "2001:db8::9"}, asked
+    log = _net_log(chromium)
+    pages, through = log.outside()
+    assert {urlsplit(r.url).hostname for r in pages} == {"203.0.113.9", "2001:db8::9"}, pages
+    assert through == [], through
+    tried = [c for c in log.connections() if c.host == "203.0.113.9"]
+    assert tried and all(c.error for c in tried), tried  # attempted, and refused inside the namespace

@@ -1,8 +1,9 @@
 """Render the Allure HTML report from allure-results when a generator is installed (allure-commandline
 2.x on Java, or allure 3.x on Node, from the npm registry), offline and without analytics.
 
-A report on data leaving the vehicle must not leak itself: ALLURE_NO_ANALYTICS=true is always set, and
-tag scripts or external references a generator embeds anyway are removed from every HTML page."""
+A report on data leaving the vehicle must not leak itself: the generator runs in a network namespace with
+only `lo` where the harness is root, ALLURE_NO_ANALYTICS=true is always set, and tag scripts or external
+references a generator embeds anyway are removed from every HTML page."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from harness.report.loopback import Loopback, loopback_only
 
 _CHECKOUT_TOOL = Path(__file__).resolve().parents[2] / ".tools" / "node_modules" / ".bin" / "allure"
 # XML namespace names look like URLs but are identifiers a browser never fetches
@@ -35,6 +38,7 @@ class AllureReport:
     path: Path
     generator: str
     removed: list[str] = field(default_factory=list)  # what was neutralised, for the record
+    network: str = ""  # where the generator ran: "network: lo only", or why it was not isolated
 
 
 def find_generator() -> Path | None:
@@ -52,9 +56,12 @@ def _environment() -> dict[str, str]:
     return {**os.environ, "ALLURE_NO_ANALYTICS": "true", "NO_COLOR": "1"}
 
 
-def generator_version(tool: Path) -> str:
+_UNISOLATED = Loopback(None)
+
+
+def generator_version(tool: Path, where: Loopback = _UNISOLATED) -> str:
     try:
-        done = subprocess.run([str(tool), "--version"], capture_output=True, text=True, timeout=60,
+        done = subprocess.run(where.argv([str(tool), "--version"]), capture_output=True, text=True, timeout=60,
                               env=_environment(), check=False)
     except (OSError, subprocess.SubprocessError):
         return ""
@@ -69,7 +76,12 @@ def render(results: Path, output: Path, tool: Path | None = None) -> AllureRepor
     tool = tool or find_generator()
     if tool is None:
         return None
-    version = generator_version(tool)
+    with loopback_only("allure") as where:
+        return _render(results, output, tool, where)
+
+
+def _render(results: Path, output: Path, tool: Path, where: Loopback) -> AllureReport:
+    version = generator_version(tool, where)
     if not version:
         raise RuntimeError(f"{tool} --version did not answer; is it an Allure report generator?")
     if output.exists():
@@ -79,14 +91,14 @@ def render(results: Path, output: Path, tool: Path | None = None) -> AllureRepor
         command.append("--clean")
     try:
         # cwd: allure 3 reads an allurerc and keeps state beside where it runs; keep that in the reports
-        done = subprocess.run(command, capture_output=True, text=True, timeout=TIMEOUT_S, env=_environment(),
-                              cwd=output.parent, check=False)
+        done = subprocess.run(where.argv(command), capture_output=True, text=True, timeout=TIMEOUT_S,
+                              env=_environment(), cwd=output.parent, check=False)
     except subprocess.TimeoutExpired:
         raise RuntimeError(f"allure {version} took longer than {TIMEOUT_S} s to render the report") from None
     if done.returncode != 0 or not (output / "index.html").is_file():
         last = (done.stderr or done.stdout).strip().splitlines()
         raise RuntimeError(f"allure {version} failed (exit {done.returncode}): {last[-1] if last else 'no output'}")
-    return AllureReport(output, f"allure {version}", neutralise(output))
+    return AllureReport(output, f"allure {version}", neutralise(output), where.describe())
 
 
 def external_urls(page: str) -> list[str]:

@@ -44,7 +44,8 @@ def publish(reports: Path, rig: Rig, profile: str, options: PublishOptions,
         else:
             if report is not None:
                 removed = f"; removed {len(report.removed)} external reference(s)" if report.removed else ""
-                say(f"harness: Allure report ({report.generator}, offline) {report.path / 'index.html'}{removed}")
+                say(f"harness: Allure report ({report.generator}, offline, {report.network}) "
+                    f"{report.path / 'index.html'}{removed}")
     assert rig.can.mapping is not None
     bundle = write_bundle(reports, reports / BUNDLE,
                           BundleSources(rig.path, profile_file(profile), rig.can.dbc, rig.can.mapping))
