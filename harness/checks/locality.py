@@ -13,7 +13,7 @@ from typing import Any
 from harness.checks.registry import register
 from harness.findings import Finding, Verdict
 from harness.net.evidence import Evidence
-from harness.net.flows import Endpoint, Flow
+from harness.net.flows import Endpoint, Flow, unanswered_attempt
 from harness.net.payloads import describe
 from harness.policy.netmap import UNKNOWN_REGION, Netmap
 from harness.policy.policy import Policy
@@ -53,13 +53,18 @@ def check_locality(evidence: Evidence, policy: Policy, *, rule_id: str = "locali
             approved |= export.categories
         uncovered = regulated - approved
         where = region if region != UNKNOWN_REGION else "an unmapped destination"
+        attempt = unanswered_attempt(flow, from_client) if not payload.messages else None
         if uncovered:
             findings.append(Finding(CHECK, Verdict.FAIL, clause, (
-                f"{', '.join(sorted(uncovered))} sent to {where} ({payload.detail}) "
+                f"{payload.categories_described(uncovered)} sent to {where} ({payload.detail}) "
                 f"without an approved export covering {'it' if len(uncovered) == 1 else 'them'}"), **base))
         elif not payload.decodable:
             findings.append(Finding(CHECK, Verdict.INCONCLUSIVE, clause,
                                     f"payload to {where} could not be decoded ({payload.detail})", **base))
+        elif attempt is not None:
+            findings.append(Finding(CHECK, Verdict.INCONCLUSIVE, clause, (
+                f"the vehicle tried to send something to {where}, but the connection carried nothing ({attempt}); "
+                "what it would have sent is unknown"), **base))
         else:
             covered = f"; covered by approved export of {', '.join(sorted(regulated))}" if regulated else ""
             findings.append(Finding(CHECK, Verdict.PASS, clause,

@@ -45,7 +45,7 @@ def check_minimization(evidence: Evidence, policy: Policy, *,
             why = (f"{', '.join(sorted(sensitive))} left the vehicle without a purpose declaring "
                    f"{'it' if len(sensitive) == 1 else 'them'}; " if sensitive else "")
             findings.append(Finding(CHECK, Verdict.FAIL, clause, (
-                f"{why}{', '.join(sorted(uncovered))} sent to {flow.address} ({payload.detail}) "
+                f"{why}{payload.categories_described(uncovered)} sent to {flow.address} ({payload.detail}) "
                 f"beyond its declared purpose (purposes: {names}; declared {', '.join(sorted(covered)) or 'nothing'})"),
                 **where))
         elif not payload.decodable:

@@ -1,5 +1,6 @@
-"""`harness analyze CAPTURE --profile cn|eu --netmap NETMAP.toml [--keylog FILE] [--json]`: judge any
-capture offline with the same checks a live run uses, per the offline analysis contract.
+"""`harness analyze CAPTURE --profile cn|eu --netmap NETMAP.toml [--keylog FILE] [--truth TRUTH.toml]
+[--dbc DBC [--mapping MAP]] [--json]`: judge any capture offline with the same checks a live run uses,
+per the offline analysis contract; ground truth from a file or from the capture's own CAN.
 
 Labs and approval bodies script against it, so the JSON shape and exit statuses are fixed: 0 pass,
 1 fail, 2 usage error, 3 inconclusive, 4 error; a capture that cannot be read is `error`, never a traceback."""
@@ -51,6 +52,12 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                         help="netmap file (or a rig file with a [netmap] table)")
     parser.add_argument("--keylog", type=Path, metavar="SSLKEYLOGFILE",
                         help="NSS key log to decrypt TLS application data")
+    parser.add_argument("--truth", type=Path, metavar="TRUTH.toml",
+                        help="ground truth to search payloads for: VIN, identity strings, the vehicle's track")
+    parser.add_argument("--dbc", type=Path, metavar="DBC",
+                        help="decode the capture's CAN frames with this DBC and take the vehicle's track from them")
+    parser.add_argument("--mapping", type=Path, metavar="MAP",
+                        help="signal mapping for a DBC other than the harness's (see 'Run on your bench')")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of a table")
     parser.set_defaults(handler=run)
 
@@ -60,6 +67,7 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     from harness.net.keylog import load_keylog
     from harness.policy.netmap import load_netmap
     from harness.policy.profile import load_profile
+    from harness.truth.files import load_truth
 
     out = out or sys.stdout
     capture: Path = args.capture
@@ -67,7 +75,11 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         raise ConfigError(f"capture {capture} not found")
     policy = Policy(load_profile(args.profile), load_netmap(args.netmap))
     keys = load_keylog(args.keylog) if args.keylog else None
-    analysis = analyze(capture, policy, keys)
+    truth = load_truth(args.truth) if args.truth else None
+    codec = position_codec(args.dbc, args.mapping) if args.dbc else None
+    if args.mapping and not args.dbc:
+        raise ConfigError("--mapping needs --dbc DBC, the DBC it maps")
+    analysis = analyze(capture, policy, keys, truth=truth, codec=codec)
     for note in analysis.notes if args.json else ():  # the table shows them itself
         print(f"harness: note: {note}", file=sys.stderr)
     for finding in analysis.findings:
@@ -85,7 +97,22 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     return analysis.verdict.exit_status
 
 
-def analyze(capture: Path, policy: Policy, keys: Any = None) -> Analysis:
+def position_codec(dbc: Path, mapping: Path | None) -> Any:
+    """A codec for the capture's CAN that reads the vehicle's position: the harness's own signal
+    mapping unless another is given; a DBC that carries no position is a usage error."""
+    from harness.can.codec import VehicleCodec
+    from harness.can.mapping import reference_files
+    from harness.truth.from_can import LATITUDE, LONGITUDE
+
+    codec = VehicleCodec.load(dbc, mapping or reference_files()[1])
+    missing = [name for name in (LATITUDE, LONGITUDE) if name not in codec.signals]
+    if missing:
+        raise ConfigError(f"{dbc}: no position signals ({', '.join(missing)} not mapped); "
+                          "give --mapping naming the DBC's latitude and longitude signals")
+    return codec
+
+
+def analyze(capture: Path, policy: Policy, keys: Any = None, *, truth: Any = None, codec: Any = None) -> Analysis:
     """Load the capture and run the contract's checks; a capture that cannot be read is one `error`."""
     import harness.checks  # noqa: F401 - registers every check
     from harness.checks.registry import CHECKS
@@ -93,7 +120,7 @@ def analyze(capture: Path, policy: Policy, keys: Any = None) -> Analysis:
     from harness.net.pcapfile import CaptureFormatError
 
     try:
-        evidence = load_evidence(capture, None, keys)
+        evidence = load_evidence(capture, codec, keys, truth)
     except CaptureFormatError as exc:
         return Analysis(Verdict.ERROR, [Finding(CAPTURE_CHECK, Verdict.ERROR, "", str(exc))])
     except OSError as exc:

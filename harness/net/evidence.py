@@ -16,6 +16,8 @@ from harness.net.flows import Flow, FlowTable
 from harness.net.keylog import KeyLog
 from harness.net.pcapfile import LINKTYPE_CAN_SOCKETCAN, CaptureInfo, iter_records, parse_socketcan
 from harness.net.vehicle_time import VehicleTime
+from harness.truth.from_can import track_from_can
+from harness.truth.model import GroundTruth
 
 
 @dataclass(frozen=True)
@@ -50,6 +52,11 @@ class Evidence:
     ecu_expected: tuple[str, ...] = ()
     ecu_activity: dict[str, EcuActivity] = field(default_factory=dict)
     _server_names: dict[str, tuple[str, ...]] = field(default_factory=dict, init=False, repr=False, compare=False)
+
+    @property
+    def truth(self) -> GroundTruth | None:
+        """The ground truth the payloads were searched for (None: only names and containers)."""
+        return self.flows.recognition.truth
 
     @property
     def packets(self) -> int:
@@ -131,8 +138,10 @@ class Evidence:
         return [r for r in self.can if r.message == message]
 
 
-def load_evidence(path: Path, codec: VehicleCodec | None, keys: KeyLog | None = None) -> Evidence:
-    """The evidence in a capture; `keys` (an NSS key log) lets the decoders read TLS application data."""
+def load_evidence(path: Path, codec: VehicleCodec | None, keys: KeyLog | None = None,
+                  truth: GroundTruth | None = None) -> Evidence:
+    """The evidence in a capture; `keys` (an NSS key log) lets the decoders read TLS application data,
+    `truth` (with the track the capture's CAN shows) lets them recognise data whatever its encoding."""
     info = CaptureInfo()
     table = FlowTable(keys=keys)
     records: list[CanRecord] = []
@@ -177,5 +186,8 @@ def load_evidence(path: Path, codec: VehicleCodec | None, keys: KeyLog | None = 
             last_counter[name] = counter
 
     table.add_frames(iter_records(path, info), other=can_frame)
+    track = track_from_can(records)
+    if truth is not None or len(track):
+        table.recognition.truth = (truth or GroundTruth()).with_track(track)
     return Evidence(path, table, records, info, frames, gaps, can_errors=errors, ecu_expected=tuple(sorted(cycles)),
                     ecu_activity=activity)

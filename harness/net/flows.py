@@ -22,6 +22,7 @@ from harness.net.pcapfile import (
     Packet,
     Record,
 )
+from harness.net.recognition import Recognition
 
 TCP, UDP = 6, 17
 _SYN, _FIN, _RST, _ACK = 0x02, 0x01, 0x04, 0x10
@@ -56,6 +57,7 @@ class Direction:
     first_time: float | None = None
     fin: bool = False          # FIN or RST sent
     fin_sent: bool = False     # FIN sent: it takes one sequence number
+    reset: bool = False        # RST sent
     acked: int | None = None   # the last acknowledgement number the peer sent for this direction
 
     def stream(self) -> tuple[bytes, int]:
@@ -118,6 +120,7 @@ class Flow:
     datagrams: list[tuple[float, bool, bytes]] = field(default_factory=list)  # UDP: (time, to_server, data)
     # the TLS key log the capture is read with, and decoded results; neither is part of the observation
     keys: Any = field(default=None, repr=False, compare=False)
+    recognition: Recognition | None = field(default=None, repr=False, compare=False)
     cache: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
     @property
@@ -149,6 +152,7 @@ class FlowTable:
     fragments: int = 0     # non-first IP fragments (their payload is not reassembled)
     unsupported: dict[int, int] = field(default_factory=dict)  # link type -> frames not read
     keys: Any = None       # handed to every flow, so decoders find the TLS key log
+    recognition: Recognition = field(default_factory=Recognition)  # the ground truth, shared likewise
     _index: dict[tuple[int, bytes, int, bytes, int], tuple[Flow, Direction]] = field(default_factory=dict, repr=False)
     _names: dict[bytes, str] = field(default_factory=dict, repr=False)
 
@@ -219,6 +223,7 @@ class FlowTable:
                         if flags & (_FIN | _RST):
                             direction.fin = True
                             direction.fin_sent = direction.fin_sent or bool(flags & _FIN)
+                            direction.reset = direction.reset or bool(flags & _RST)
                     if body < end:
                         direction.segments.append((seq, data[body:end], time))
                 elif protocol == 17:
@@ -251,11 +256,11 @@ class FlowTable:
         source, dest = Endpoint(self._name(src), sport), Endpoint(self._name(dst), dport)
         # the initiator is the SYN (or first datagram) sender; without a handshake, the lower port is the service
         if not initiator and source.port < dest.port:
-            flow = Flow(protocol, dest, source, time, keys=self.keys)
+            flow = Flow(protocol, dest, source, time, keys=self.keys, recognition=self.recognition)
             self.flows[(protocol, dest, source)] = flow
             forward = False
         else:
-            flow = Flow(protocol, source, dest, time, keys=self.keys)
+            flow = Flow(protocol, source, dest, time, keys=self.keys, recognition=self.recognition)
             self.flows[(protocol, source, dest)] = flow
             forward = True
         self._index[(protocol, src, sport, dst, dport)] = (flow, flow.to_server if forward else flow.to_client)
@@ -267,6 +272,28 @@ class FlowTable:
         if name is None:
             name = self._names[raw] = str(ipaddress.ip_address(raw))
         return name
+
+
+def unanswered_attempt(flow: Flow, from_client: bool) -> str | None:
+    """Why a flow the vehicle opened carried no payload because nothing took it (a SYN never answered,
+    a reset, datagrams without payload or answer), or None if it was answered or carried payload."""
+    if not from_client:
+        return None
+    sent, answer = flow.to_server, flow.to_client
+    if flow.protocol == TCP:
+        if sent.segments:
+            return None
+        if answer.isn is None:
+            if answer.reset:
+                return "refused: reset without a SYN-ACK"
+            return f"{sent.packets} packet{'s' if sent.packets != 1 else ''} (SYN) and no answer"
+        if answer.reset:
+            return "the destination reset the connection before any payload"
+        return None
+    ours = [d for _, to_server, d in flow.datagrams if to_server]
+    if any(ours) or any(not to_server for _, to_server, _ in flow.datagrams):
+        return None
+    return f"{len(ours)} empty datagram{'s' if len(ours) != 1 else ''} and no answer"
 
 
 def _network(linktype: int, data: bytes) -> tuple[int, bytes, bytes, int, int] | str:

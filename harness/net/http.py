@@ -234,12 +234,19 @@ def decode_http(stream: bytes, clock: StreamClock, request_methods: list[str] | 
         for problem in message.problems + classified.unknown:
             result.undecodable(f"{message.start_line[:48]}: {problem}")
         result.add(PayloadMessage(clock.at(message.offset), protocol, frozenset(categories), classified.location,
-                                  message.start_line[:80]))
+                                  message.start_line[:80]), _parts(message))
     if stopped:
         result.undecodable(stopped)
     kind = "request" if not messages or messages[0].is_request else "response"
     result.detail = f"{len(messages)} HTTP {kind}{'' if len(messages) == 1 else 's'}"
     return result
+
+
+def _parts(message: HttpMessage) -> tuple[tuple[bytes, str], ...]:
+    """What a message is made of, for the ground-truth search: target, header values, body."""
+    head = "\n".join(f"{k}: {v}" for k, v in message.headers if k != "host").encode("latin-1", "replace")
+    parts = [(message.target.encode("latin-1", "replace"), "request target")] if message.is_request else []
+    return (*parts, (head, "headers"), (message.body, "body"))
 
 
 def _classify(message: HttpMessage, names: list[str]) -> Classification:

@@ -215,6 +215,9 @@ def decode_mqtt(stream: bytes, clock: StreamClock, level: int | None = None, pro
                 if vin_in_names(identities):  # a client id or user name that is a VIN sends the VIN
                     result.add(PayloadMessage(clock.at(packet.offset), protocol, frozenset({"vin"}), None,
                                               "CONNECT with a VIN as client identity"))
+                else:
+                    result.unread(clock.at(packet.offset),
+                                  (("\n".join(identities).encode("utf-8", "replace"), "CONNECT identity"),))
                 if will is not None:
                     _publish(result, will, clock)
             elif packet.kind == PUBLISH:
@@ -247,5 +250,6 @@ def _publish(result: FlowPayload, message: Publish, clock: StreamClock) -> None:
     what = f"{'will' if message.will else 'PUBLISH'} {message.topic[:60]}"
     for problem in classified.unknown:
         result.undecodable(f"{what}: {problem}")
+    parts = ((message.topic.encode("utf-8", "replace"), "topic"), (message.payload, "payload"))
     result.add(PayloadMessage(clock.at(message.offset), result.protocol, frozenset(categories), classified.location,
-                              what))
+                              what), parts)

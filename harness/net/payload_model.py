@@ -30,11 +30,39 @@ class FlowPayload:
     items: list[PayloadMessage] = field(default_factory=list)
     names: set[str] = field(default_factory=set)  # server names the flow itself shows: TLS SNI, HTTP Host
     problems: list[str] = field(default_factory=list)  # why it is not (fully) decodable
+    # category -> how ground truth or a container found it, e.g. "int32 ×1e7, big-endian ... in the body"
+    encodings: dict[str, str] = field(default_factory=dict)
+    # what each message consisted of, for the search that follows decoding: (item index or None for
+    # bytes no decoder made a message of, time, parts); dropped once searched
+    units: list[tuple[int | None, float, tuple[tuple[bytes, str], ...]]] = field(default_factory=list, repr=False)
 
-    def add(self, item: PayloadMessage) -> None:
+    def add(self, item: PayloadMessage, parts: tuple[tuple[bytes, str], ...] = ()) -> None:
+        if parts:
+            self.units.append((len(self.items), item.time, parts))
         self.items.append(item)
         self.categories |= item.categories
         self.messages += 1
+
+    def unread(self, time: float, parts: tuple[tuple[bytes, str], ...]) -> None:
+        """Bytes no decoder made a message of (an unknown stream or datagram): searched all the same."""
+        self.units.append((None, time, parts))
+
+    def absorb(self, other: FlowPayload) -> None:
+        """Another decoding of part of this flow (decrypted TLS, a datagram's frames) into this one."""
+        offset = len(self.items)
+        for item in other.items:
+            self.items.append(item)
+            self.categories |= item.categories
+            self.messages += 1
+        self.units += [(None if i is None else i + offset, t, p) for i, t, p in other.units]
+        for problem in other.problems:
+            self.undecodable(problem)
+        for category, how in other.encodings.items():
+            self.encodings.setdefault(category, how)
+
+    def categories_described(self, categories: set[str] | frozenset[str] | tuple[str, ...]) -> str:
+        """Category names, each with how it was found where that is not its name: `location (int32 ...)`."""
+        return ", ".join(f"{c} ({self.encodings[c]})" if c in self.encodings else c for c in sorted(categories))
 
     def undecodable(self, why: str) -> None:
         self.decodable = False

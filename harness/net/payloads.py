@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import struct
 from collections.abc import Callable
+from dataclasses import replace
 
 from harness.net import gbt32960
 from harness.net.classify import GBT32960_UNIT_CATEGORIES, classify_body
@@ -42,9 +43,36 @@ def _describe(flow: Flow, from_client: bool) -> FlowPayload:
         result = _tcp(flow, from_client)
     else:  # pragma: no cover - the flow table holds TCP and UDP only
         result = FlowPayload("udp", decodable=False, detail=f"IP protocol {flow.protocol} is not decoded")
+    _recognise(result, flow)
     if result.problems:
         result.detail = result.describe_problems()
     return result
+
+
+def _recognise(result: FlowPayload, flow: Flow) -> None:
+    """What decoders could not name: ground truth in any encoding, keys of binary containers, and
+    opaque parts (undecodable, like TLS without keys)."""
+    units, result.units = result.units, []
+    if not units or flow.recognition is None:
+        return
+    found = flow.recognition.recogniser().inspect([(time, parts) for _, time, parts in units])
+    for (index, time, _), recognised in zip(units, found, strict=True):
+        for problem in recognised.opaque:
+            result.undecodable(problem)
+        for category, how in recognised.encodings.items():
+            result.encodings.setdefault(category, how)
+        if not recognised.categories:
+            continue
+        if index is None:
+            result.add(PayloadMessage(time, result.protocol, frozenset(recognised.categories), recognised.location,
+                                      "bytes no decoder names, searched for ground truth"))
+            continue
+        item = result.items[index]
+        extra = recognised.categories - item.categories
+        if extra or (item.location is None and recognised.location is not None):
+            result.items[index] = replace(item, categories=item.categories | extra,
+                                          location=item.location or recognised.location)
+            result.categories |= extra
 
 
 def _tcp(flow: Flow, from_client: bool) -> FlowPayload:
@@ -85,6 +113,7 @@ def decode_stream(stream: bytes, clock: StreamClock, peer: Callable[[], bytes] =
         return decode_mqtt(stream, clock, level=_mqtt_level(other))
     result = FlowPayload("tcp")
     result.undecodable(f"{len(stream)} bytes in an unknown protocol")
+    result.unread(clock.at(0), ((stream, "stream"),))
     return result
 
 
@@ -138,7 +167,9 @@ def _gbt32960(stream: bytes, clock: StreamClock) -> FlowPayload:
             continue
         categories.update(GBT32960_UNIT_CATEGORIES.get(t, "vehicle_state") for t in frame.info_unit_types)
         location = (frame.location.latitude, frame.location.longitude) if frame.location else None
-        result.add(PayloadMessage(time, "gbt32960", frozenset(categories), location, frame.command_name))
+        # a frame the standard does not fully describe may carry anything: search its bytes too
+        result.add(PayloadMessage(time, "gbt32960", frozenset(categories), location, frame.command_name),
+                   ((piece.raw, "GB/T 32960 frame"),) if frame.partial else ())
         if frame.partial:
             bad += 1
             result.undecodable(f"frame at byte {piece.offset} ({frame.command_name}) only partly decoded"
@@ -171,17 +202,15 @@ def _udp(flow: Flow, from_client: bool) -> FlowPayload:
         if not data:
             continue
         if _starts_gbt32960(data):
-            inner = _gbt32960(data, StreamClock([(0, time)]))
-            for item in inner.items:
-                result.add(item)
-            for problem in inner.problems:
-                result.undecodable(problem)
+            result.absorb(_gbt32960(data, StreamClock([(0, time)])))
             continue
         classified = classify_body(data, (str(port),)) if data[:1] in b"{[" else None
         if classified is None or not classified.decodable:
             result.undecodable(f"{len(data)}-byte datagram in an unknown protocol")
+            result.unread(time, ((data, "datagram"),))
             continue
-        result.add(PayloadMessage(time, "udp", frozenset(classified.categories), classified.location, "JSON datagram"))
+        result.add(PayloadMessage(time, "udp", frozenset(classified.categories), classified.location, "JSON datagram"),
+                   ((data, "datagram"),))
     result.detail = f"{len(datagrams)} UDP datagrams"
     return result
 

@@ -1,0 +1,250 @@
+"""Undo the layers a vehicle wraps its data in (compression, base64, hex, URL-encoding, JSON
+strings, protobuf, CBOR, MessagePack) and hand back every view worth searching, plus the parts that
+no decoder opens and that look encrypted or compressed: opaque, so undecodable.
+
+Bounded in depth, views and bytes, so a hostile payload cannot make the search explode."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import bz2
+import json
+import lzma
+import math
+import re
+import zlib
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import unquote_to_bytes
+
+from harness.net.classify import image_format
+from harness.truth.positions import Number
+from harness.truth.wire import read_cbor, read_msgpack, read_protobuf
+
+MAX_DEPTH = 5
+MAX_VIEWS = 256
+MAX_OUTPUT = 16 << 20          # bytes a decompression may produce
+OPAQUE_MIN = 64                # bytes: shorter fields are keys, digests, nonces, not payloads
+_TOKEN = re.compile(rb"[A-Za-z0-9+/_-]{16,}={0,2}")
+_HEXISH = re.compile(rb"(?:[0-9a-fA-F]{2})+")
+_PRINTABLE = frozenset(range(32, 127)) | {9, 10, 13}
+
+
+@dataclass(frozen=True)
+class View:
+    data: bytes
+    path: tuple[str, ...]   # layers undone to reach it, outermost first
+    text: bool
+
+
+@dataclass
+class Unwrapped:
+    views: list[View] = field(default_factory=list)
+    numbers: list[tuple[list[Number], tuple[str, ...]]] = field(default_factory=list)  # (numbers, path)
+    documents: list[Any] = field(default_factory=list)  # key-named documents (CBOR, MessagePack)
+    opaque: list[str] = field(default_factory=list)
+
+
+def unwrap(data: bytes, label: str) -> Unwrapped:
+    found = Unwrapped()
+    _walk(data, (), 0, found, label)
+    return found
+
+
+def _walk(data: bytes, path: tuple[str, ...], depth: int, found: Unwrapped, label: str) -> None:
+    if not data or len(found.views) >= MAX_VIEWS:
+        return
+    inflated = _decompress(data)
+    if inflated is not None:
+        name, inner = inflated
+        if depth < MAX_DEPTH:
+            _walk(inner, (*path, name), depth + 1, found, label)
+        return
+    if media_format(data):
+        return  # an image or a recording: known content, nothing hidden in it to look for here
+    if looks_like_text(data):
+        found.views.append(View(data, path, True))
+        if depth < MAX_DEPTH:
+            _text_layers(data, path, depth, found, label)
+        return
+    found.views.append(View(data, path, False))
+    opened = depth < MAX_DEPTH and _containers(data, path, depth, found, label)
+    if not opened and len(data) >= OPAQUE_MIN and looks_random(data):
+        where = f"{label}, {' in '.join(reversed(path))}" if path else label
+        found.opaque.append(f"{len(data)} bytes ({where}) that no decoder opens and that look encrypted or "
+                            "compressed")
+
+
+def _text_layers(data: bytes, path: tuple[str, ...], depth: int, found: Unwrapped, label: str) -> None:
+    if b"%" in data:
+        unquoted = unquote_to_bytes(data)
+        if unquoted != data:
+            _walk(unquoted, (*path, "URL-encoding"), depth + 1, found, label)
+    if b"\\u" in data and data.lstrip()[:1] in (b"{", b"["):
+        for text in _json_strings(data):
+            _walk(text.encode("utf-8", "surrogatepass"), (*path, "JSON string"), depth + 1, found, label)
+    cleaned = data.replace(b"\\/", b"/") if b"\\/" in data else data
+    for token in _TOKEN.findall(cleaned)[:64]:
+        decoded = _decode_token(token)
+        if decoded is not None:
+            _walk(decoded[1], (*path, decoded[0]), depth + 1, found, label)
+
+
+def _decode_token(token: bytes) -> tuple[str, bytes] | None:
+    bare = token.rstrip(b"=")
+    if _HEXISH.fullmatch(bare) and len(bare) >= 16:
+        return "hex", binascii.unhexlify(bare)
+    if len(bare) < 20:
+        return None
+    url = b"-" in bare or b"_" in bare
+    if url and (b"+" in bare or b"/" in bare):
+        return None
+    try:
+        padded = bare + b"=" * (-len(bare) % 4)
+        decoded = base64.urlsafe_b64decode(padded) if url else base64.b64decode(padded, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    if len(decoded) < 8 or looks_like_text(decoded) and not _wordish(decoded):
+        return None  # a long identifier that happens to be base64 decodes to noise that is not text
+    return ("base64url" if url else "base64"), decoded
+
+
+def _wordish(data: bytes) -> bool:
+    return sum(c in b" ,:;{}[]\"'=&" for c in data) * 20 >= len(data) or data.lstrip()[:1] in (b"{", b"[")
+
+
+def _json_strings(data: bytes) -> list[str]:
+    try:
+        document = json.loads(data)
+    except (ValueError, UnicodeDecodeError, RecursionError):
+        return []
+    strings: list[str] = []
+    stack = [document]
+    while stack and len(strings) < 256:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, str) and len(item) >= 4:
+            strings.append(item)
+    return strings
+
+
+def _containers(data: bytes, path: tuple[str, ...], depth: int, found: Unwrapped, label: str) -> bool:
+    """CBOR, MessagePack or protobuf: walk what they hold; True if one of them opened the bytes."""
+    for name, reader in (("CBOR", read_cbor), ("MessagePack", read_msgpack)):
+        document = reader(data)
+        if document is not None:
+            found.documents.append(document)
+            for value in _leaves(document):
+                raw = value.encode("utf-8", "surrogatepass") if isinstance(value, str) else value
+                _walk(raw, (*path, name), depth + 1, found, label)
+            return True
+    message = read_protobuf(data)
+    if message is not None:
+        found.numbers.append((message.numbers, (*path, "protobuf")))
+        for chunk in message.chunks:
+            _walk(chunk, (*path, "protobuf"), depth + 1, found, label)
+        return True
+    return is_numeric_array(data)
+
+
+def _leaves(document: Any) -> list[str | bytes]:
+    leaves: list[str | bytes] = []
+    stack = [document]
+    while stack and len(leaves) < 256:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(item.values())
+            stack.extend(k for k in item if isinstance(k, str | bytes))
+        elif isinstance(item, list | tuple):
+            stack.extend(item)
+        elif isinstance(item, str | bytes) and len(item) >= 4:
+            leaves.append(item)
+    return leaves
+
+
+def _decompress(data: bytes) -> tuple[str, bytes] | None:
+    try:
+        if data[:2] == b"\x1f\x8b":
+            return "gzip", _inflate(data, 16 + zlib.MAX_WBITS)
+        if len(data) >= 2 and data[0] & 0x0F == 8 and (data[0] << 8 | data[1]) % 31 == 0:
+            return "zlib", _inflate(data, zlib.MAX_WBITS)
+        if data[:3] == b"BZh":
+            return "bzip2", bz2.BZ2Decompressor().decompress(data, MAX_OUTPUT)
+        if data[:6] == b"\xfd7zXZ\x00":
+            return "xz", lzma.LZMADecompressor().decompress(data, MAX_OUTPUT)
+    except (zlib.error, OSError, EOFError, lzma.LZMAError, ValueError):
+        return None
+    return None
+
+
+def _inflate(data: bytes, wbits: int) -> bytes:
+    return zlib.decompressobj(wbits).decompress(data, MAX_OUTPUT)
+
+
+_AUDIO_MAGIC = ((b"RIFF", 0, b"WAVE", 8), (b"ID3", 0, b"", 0), (b"OggS", 0, b"", 0), (b"fLaC", 0, b"", 0),
+                (b"#!AMR", 0, b"", 0), (b"\x1aE\xdf\xa3", 0, b"", 0), (b"ftyp", 4, b"", 0))
+
+
+def media_format(data: bytes) -> str | None:
+    """Images, recordings and video by their leading bytes."""
+    image = image_format(data)
+    if image:
+        return image
+    for magic, at, second, second_at in _AUDIO_MAGIC:
+        if data[at:at + len(magic)] == magic and (not second or data[second_at:second_at + len(second)] == second):
+            return magic.decode("latin-1").strip("\x00#!")
+    if len(data) >= 3 and data[0] == 0xFF and data[1] & 0xE0 == 0xE0 and data[1] & 0x06:  # MPEG audio frame
+        return "MPEG audio"
+    return None
+
+
+def looks_like_text(data: bytes) -> bool:
+    sample = data[:4096]
+    if not sample:
+        return False
+    printable = sum(1 for b in sample if b in _PRINTABLE or b >= 0x80)
+    if printable < 0.95 * len(sample):
+        return False
+    if any(b >= 0x80 for b in sample):
+        try:
+            sample.decode("utf-8")
+        except UnicodeDecodeError as exc:
+            if exc.start < len(sample) - 4:  # a sample cut inside a character is still text
+                return False
+    return True
+
+
+def entropy(data: bytes) -> float:
+    counts = Counter(data)
+    total = len(data)
+    return -sum(n / total * math.log2(n / total) for n in counts.values())
+
+
+def looks_random(data: bytes) -> bool:
+    """Byte entropy close to what the same number of random bytes has: ciphertext or compressed data."""
+    sample = data[:65536]
+    expected = math.log2(min(len(sample), 256))
+    return entropy(sample) >= 0.85 * expected and not is_numeric_array(sample)
+
+
+def is_numeric_array(data: bytes) -> bool:
+    """An array of float32 or float64 values of plausible magnitude (embeddings, signals): structured
+    numbers, not ciphertext, though their bytes look busy."""
+    import numpy as np
+
+    for dtype in ("<f4", ">f4", "<f8", ">f8"):
+        width = int(dtype[-1])
+        if len(data) < 8 * width or len(data) % width:
+            continue
+        values = np.frombuffer(data, dtype=dtype)
+        with np.errstate(all="ignore"):
+            magnitude = np.abs(values)
+            ok = np.isfinite(values) & ((magnitude == 0) | ((magnitude > 1e-6) & (magnitude < 1e6)))
+        if ok.all():
+            return True
+    return False
