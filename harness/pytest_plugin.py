@@ -36,6 +36,8 @@ from harness.scenarios.fastforward import FastForward
 from harness.scenarios.hmi import OwnerScreen
 from harness.scenarios.ota_backend import OtaBackend
 from harness.scenarios.vehicle import Vehicle
+from harness.truth.files import dump_truth
+from harness.truth.model import declared_truth
 from harness.vecu.defects import validate
 from harness.verdicts import VerdictRaised
 
@@ -129,10 +131,14 @@ class Capture:
     def evidence(self) -> Evidence:
         if self._evidence is None:
             result = self.observation.stop()
+            # what the harness knows the vehicle holds, beside the capture, so replay searches for the same
+            truth = declared_truth(self.rig.rig.vin, self.rig.rig.owner.strings())
+            truth_file = result.capture.parent / "truth.toml"
+            dump_truth(truth, truth_file)
             self.record.evidence = {
                 "capture": _relative(result.capture, self.base), "can_log": _relative(result.can_log, self.base),
-                "scenario_log": _relative(result.scenario_log, self.base)}
-            self._evidence = load_evidence(result.capture, self.rig.codec)
+                "scenario_log": _relative(result.scenario_log, self.base), "truth": _relative(truth_file, self.base)}
+            self._evidence = load_evidence(result.capture, self.rig.codec, truth=truth)
             self.record.capture_stats = {
                 "packets": self._evidence.packets, "dropped": result.stats.dropped,
                 "capture_reported": result.stats.reported, "can_frames": result.can_frames,

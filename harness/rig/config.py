@@ -63,6 +63,20 @@ class VecuConfig:
 
 
 @dataclass(frozen=True)
+class Owner:
+    """The owner the vehicle is set up for (its account, its phone): ground truth the harness searches
+    egress for, whatever the vehicle calls these fields."""
+
+    name: str | None = None
+    phone: str | None = None
+    email: str | None = None
+    id_number: str | None = None
+
+    def strings(self) -> list[str]:
+        return [v for v in (self.name, self.phone, self.email, self.id_number) if v]
+
+
+@dataclass(frozen=True)
 class Rig:
     path: Path
     name: str
@@ -75,6 +89,8 @@ class Rig:
     doip: DoipConfig | None = None
     timeouts: Timeouts = Timeouts()
     labgrid: LabgridConfig | None = None
+    owner: Owner = Owner()
+    vin: str | None = None        # the vehicle's VIN: [vecu] vin on the virtual rig, [vehicle] vin on a bench
 
     @property
     def is_virtual(self) -> bool:
@@ -134,6 +150,9 @@ def load_rig(path: Path | str) -> Rig:
     can = root.table("can")
     if kind == "bench":
         bench_config.check_can_interface(can, can.get("interface", str))
+    vecu = _vecu(root.table("vecu")) if kind == "virtual" else None
+    vehicle = root.table("vehicle", required=False)
+    vin = vecu.vin if vecu is not None else (vehicle.get("vin", str) if "vin" in vehicle.data else None)
     return Rig(
         path=path.resolve(),
         name=rig.get("name", str, path.stem),
@@ -142,11 +161,29 @@ def load_rig(path: Path | str) -> Rig:
         can=_can(can, path),
         capture=_capture(root.table("capture")),
         netmap=netmap,
-        vecu=_vecu(root.table("vecu")) if kind == "virtual" else None,
+        vecu=vecu,
         doip=bench_config.doip(root.table("doip", required=False)),
         timeouts=bench_config.timeouts(root.table("timeouts", required=False)),
         labgrid=bench_config.labgrid(root.table("labgrid", required=False)),
+        owner=_owner(root.table("owner", required=False)),
+        vin=vin,
     )
+
+
+def _owner(owner: _Reader) -> Owner:
+    unknown = sorted(set(owner.data) - {"name", "phone", "email", "id_number"})
+    if unknown:
+        raise owner.fail(unknown[0], "unknown key; the owner has name, phone, email and id_number")
+    keys = ("name", "phone", "email", "id_number")
+    values = {key: owner.get(key, str) if key in owner.data else None for key in keys}
+    for key, value in values.items():
+        if value is not None and not value.strip():
+            raise owner.fail(key, "must not be empty (leave the key out instead)")
+    if values["phone"] is not None and sum(c.isdigit() for c in values["phone"]) < 7:
+        raise owner.fail("phone", f"a phone number has at least 7 digits, got {values['phone']!r}")
+    if values["email"] is not None and "@" not in values["email"]:
+        raise owner.fail("email", f"an e-mail address has an @, got {values['email']!r}")
+    return Owner(**values)
 
 
 def rig_tables(path: Path | str) -> dict[str, Any]:

@@ -91,3 +91,9 @@ def identity(value: str) -> Identifier:
 
 def vin(value: str) -> Identifier:
     return Identifier("vin", "vin", value)
+
+
+def declared_truth(vin_value: str | None, owner: list[str]) -> GroundTruth:
+    """What a rig declares of its vehicle and owner; the track comes from the capture's CAN."""
+    identifiers = ([vin(vin_value)] if vin_value else []) + [identity(s) for s in owner]
+    return GroundTruth(tuple(identifiers))

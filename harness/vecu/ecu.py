@@ -52,10 +52,12 @@ class VirtualEcu:
         mirror = endpoints["gbt32960_mirror"] if "location-to-overseas" in defects else None
         self.reporter = Gbt32960Reporter(endpoints["gbt32960"], self.config.vin, self.config.iccid,
                                          self.config.report_period_s, switches=switches, mirror=mirror,
-                                         custom_units="gbt32960-custom-units" in defects)
+                                         custom_units="gbt32960-custom-units" in defects,
+                                         phone=rig.owner.phone or "")
         self.telemetry = MqttTelemetry(endpoints["mqtt"], self.config.vin, period=5.0, switches=switches,
-                                       precision_m=declared_precision(rig.netmap, endpoints["mqtt"]), defects=defects)
-        self.services = build_services(self.config, rig.netmap, switches, defects)
+                                       precision_m=declared_precision(rig.netmap, endpoints["mqtt"]), defects=defects,
+                                       phone=rig.owner.phone or "")
+        self.services = build_services(self.config, rig.netmap, switches, defects, rig.owner)
 
     def vehicle_time(self) -> float:
         """Vehicle time from the bus; wall time until the first sync frame arrives."""

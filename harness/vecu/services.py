@@ -13,13 +13,11 @@ from collections.abc import Mapping
 from typing import Any, Protocol
 
 from harness.policy.netmap import Netmap
-from harness.rig.config import VecuConfig
+from harness.rig.config import Owner, VecuConfig
 from harness.vecu.privacy import OwnerSwitches, coarsen, declared_precision
 from harness.vecu.sensors import face_template, jpeg_frame, voice_clip
 from harness.vecu.uplink import JsonUplink
 
-# the simulated owner of the reference vehicle (documentation-style, not a real person or number)
-OWNER = {"name": "Wang Fang", "phone": "+86 100 0000 0000"}
 DRIVING_KPH = 5.0
 
 
@@ -55,15 +53,16 @@ class OwnerAccount:
     """Signs the owner in to the maker's account service when the vehicle starts (retrying until it
     succeeds): the one flow that carries the owner's identity."""
 
-    def __init__(self, uplink: JsonUplink, vin: str) -> None:
+    def __init__(self, uplink: JsonUplink, vin: str, owner: Owner) -> None:
         self.uplink, self.vin = uplink, vin
+        self.identity = {"name": owner.name, "phone": owner.phone}
         self.timer = Periodic(5.0)
         self.signed_in = False
 
     def tick(self, now: float, inputs: Mapping[str, Any]) -> None:
         if self.signed_in or not self.timer.due(now):
             return
-        self.signed_in = self.uplink.post("/account/v1/session", {"vin": self.vin, **OWNER})
+        self.signed_in = self.uplink.post("/account/v1/session", {"vin": self.vin, **self.identity})
 
     def close(self) -> None:
         self.uplink.close()
@@ -106,11 +105,11 @@ class DriverMonitoring:
     template go to the maker's service only while the owner allows cabin camera upload."""
 
     def __init__(self, uplink: JsonUplink, vin: str, switches: OwnerSwitches, *, overseas: JsonUplink | None,
-                 default_on: bool) -> None:
+                 default_on: bool, driver: str) -> None:
         self.uplink, self.vin, self.switches, self.overseas = uplink, vin, switches, overseas
         self.default_on = default_on
         self.timer = Periodic(10.0)
-        self.template = face_template(OWNER["name"])
+        self.template = face_template(driver)
         self._initial: str | None = None
         self._touched = False
 
@@ -161,7 +160,7 @@ class VoiceAssistant:
 
 
 def build_services(config: VecuConfig, netmap: Netmap, switches: OwnerSwitches,
-                   defects: frozenset[str]) -> list[Service]:
+                   defects: frozenset[str], owner: Owner) -> list[Service]:
     """The services whose endpoints the rig names; a rig without an endpoint has no such service."""
     endpoints = config.endpoints
     services: list[Service] = []
@@ -169,8 +168,8 @@ def build_services(config: VecuConfig, netmap: Netmap, switches: OwnerSwitches,
     def uplink(key: str) -> JsonUplink:
         return JsonUplink(endpoints[key])
 
-    if "account" in endpoints:
-        services.append(OwnerAccount(uplink("account"), config.vin))
+    if "account" in endpoints and owner.name and owner.phone:
+        services.append(OwnerAccount(uplink("account"), config.vin, owner))
     if "maps" in endpoints:
         targets = [(uplink("maps"), declared_precision(netmap, endpoints["maps"]))]
         if "road-images-abroad" in defects:
@@ -179,7 +178,8 @@ def build_services(config: VecuConfig, netmap: Netmap, switches: OwnerSwitches,
     if "cabin" in endpoints:
         overseas = uplink("face_overseas") if "face-template-abroad" in defects else None
         services.append(DriverMonitoring(uplink("cabin"), config.vin, switches, overseas=overseas,
-                                         default_on="cabin-images-by-default" in defects))
+                                         default_on="cabin-images-by-default" in defects,
+                                         driver=owner.name or config.vin))
     if "voice" in endpoints:
         services.append(VoiceAssistant(uplink("voice"), config.vin, switches))
     return services

@@ -18,7 +18,6 @@ from scapy.packet import Raw
 from harness.net import gbt32960
 from harness.rig.config import Endpoint
 from harness.vecu.privacy import OwnerSwitches, coarsen
-from harness.vecu.services import OWNER
 
 GEAR_CODES = {"P": 0x0F, "R": 0x0D, "N": 0x00, "D": 0x0E}  # GB/T 32960 gear: P=1111b, R=1101b, D=1110b
 
@@ -78,11 +77,12 @@ class Gbt32960Reporter:
     of a battery-electric vehicle: vehicle, drive motor, position, extremes, alarms."""
 
     def __init__(self, endpoint: Endpoint, vin: str, iccid: str, period: float, *, switches: OwnerSwitches,
-                 mirror: Endpoint | None = None, custom_units: bool = False) -> None:
+                 mirror: Endpoint | None = None, custom_units: bool = False, phone: str = "") -> None:
         self.link = Gbt32960Link(endpoint, vin, iccid)
         # seeded defect: an analytics copy abroad, sent while the owner shares location
         self.mirror = Gbt32960Link(mirror, vin, iccid) if mirror is not None else None
         self.vin, self.period, self.switches, self.custom_units = vin, period, switches, custom_units
+        self.phone = phone
         self._next = 0.0
 
     def tick(self, now: float, inputs: Mapping[str, Any]) -> None:
@@ -91,7 +91,7 @@ class Gbt32960Reporter:
         self._next = now + self.period
         when = datetime.fromtimestamp(now, UTC).replace(tzinfo=None)
         # seeded defect: a maker-defined unit (0x80) with the cabin temperature and the owner's phone
-        extra = [Raw(b"\x80" + bytes([22 + 40]) + OWNER["phone"].encode())] if self.custom_units else []
+        extra = [Raw(b"\x80" + bytes([22 + 40]) + self.phone.encode())] if self.custom_units else []
         frame = gbt32960.build_realtime(self.vin, when, vehicle=_vehicle_data(inputs), motors=[_motor(inputs)],
                                         location=_location(inputs), extremes=EXTREMES, alarms=gbt32960.Alarms(),
                                         extra_units=extra)
@@ -147,11 +147,12 @@ class MqttTelemetry:
     while the owner shares location."""
 
     def __init__(self, endpoint: Endpoint, vin: str, period: float, *, switches: OwnerSwitches,
-                 precision_m: float | None, defects: frozenset[str] = frozenset()) -> None:
+                 precision_m: float | None, defects: frozenset[str] = frozenset(), phone: str = "") -> None:
         self.vin, self.period, self.switches, self.precision_m = vin, period, switches, precision_m
         # seeded defects: the position keeps flowing once shared; the owner's phone rides along
         self.latch_location = "location-after-withdrawal" in defects
         self.with_phone = "telemetry-beyond-purpose" in defects
+        self.phone = phone
         self._shared_once = False
         self.topic = f"vehicles/{vin}/telemetry"
         self._next = 0.0
@@ -173,7 +174,7 @@ class MqttTelemetry:
             "gear": str(inputs.get("vehicle.gear", "P")),
         }
         if self.with_phone:
-            payload["phone"] = OWNER["phone"]
+            payload["phone"] = self.phone
         # the switch is read again right before sending, so a withdrawal takes effect at once
         shares = self.switches.on("consent.location") or (self.latch_location and self._shared_once)
         if shares and "gnss.latitude_deg" in inputs:
