@@ -12,6 +12,7 @@ from harness.checks import (  # noqa: F401
     ota,
     ota_diagnostics,
     ota_identity,
+    ota_inhibit,
     ota_notice,
     ota_outcome,
     ota_performance,

@@ -1,52 +1,92 @@
-"""OTA safety while updating: installation starts only in a safe state (stationary, in park,
-parking brake applied, enough energy or charging), and the vehicle cannot be driven while it runs.
+"""OTA safety before an update: installation starts only in a safe state (stationary, in park, parking
+brake applied, the campaign's minimum charge or a share of it while charging, a supply above the
+undervoltage threshold), and while it waits the owner is told the right reason.
 
-Judged from the CAN recording: the vehicle's own messages say what state it was in when the
-ECU's OtaStatus showed the installation begin; DriveInhibit says what the ECU requested, and why."""
+Judged from the CAN recording: the vehicle's own messages say what state it was in when the ECU's
+OtaStatus showed the installation begin, or showed it waiting; the limits come from the profile."""
 
 from __future__ import annotations
 
 import statistics
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
+from harness.checks.ota_situations import Situation, parse_situations, settled_since, unseen
 from harness.checks.ota_timeline import (
-    INSTALLING,
+    CAMPAIGN,
+    REASON,
+    STATE,
     VehicleTimeline,
     campaign_runs,
     describe_vehicle,
     losses,
+    status_records,
 )
 from harness.checks.registry import register
 from harness.findings import Finding, Verdict
-from harness.net.evidence import Evidence
+from harness.net.evidence import CanRecord, Evidence
 from harness.net.ota_wire import http_exchanges, served_campaigns
 from harness.policy.policy import Policy
 
-SAFE_STATE, INHIBIT = "ota-safe-state", "ota-drive-inhibit"
-STATIONARY_KPH = 0.5
+SAFE_STATE = "ota-safe-state"
 CHARGING = ("ChargingAC", "ChargingDC")
-DEFERRAL_REASONS = ("UnsafeState", "LowEnergy")
+MOTION = ("speed", "gear", "parking brake")          # a failed motion condition is told as UnsafeState
+REASONS = {"speed": "UnsafeState", "gear": "UnsafeState", "parking brake": "UnsafeState",
+           "charge": "LowEnergy", "supply": "LowEnergy"}
+NEEDED = ("vehicle.speed_kph", "vehicle.gear", "vehicle.parking_brake", "battery.soc_pct",
+          "battery.charging_state", "battery.lv_voltage")
+SETTLE_FLOOR_S = 0.15  # a decision is judged once the state had held this long: the ECU had seen it
 
 
-def unsafe(state: dict[str, Any], min_soc: float) -> list[str]:
+@dataclass(frozen=True)
+class SafeStateRule:
+    """The safe-state rule with the profile's limits and a campaign's minimum state of charge."""
+
+    standstill_kph: float
+    min_supply_v: float
+    charging_soc_share: float
+    min_soc_pct: float
+
+    @classmethod
+    def of(cls, policy: Policy, rule_id: str, min_soc_pct: float) -> SafeStateRule:
+        rule = policy.profile.rule(rule_id)
+        return cls(rule.limit("standstill_kph"), rule.limit("min_supply_v"), rule.limit("charging_soc_share"),
+                   min_soc_pct)
+
+    def failures(self, state: Mapping[str, Any]) -> dict[str, str]:
+        """The conditions the state fails, each with what the owner would see (empty: safe)."""
+        failed: dict[str, str] = {}
+        speed = float(state["vehicle.speed_kph"])
+        if speed >= self.standstill_kph:
+            failed["speed"] = f"moving at {speed:.1f} km/h"
+        if state["vehicle.gear"] != "P":
+            failed["gear"] = f"in gear {state['vehicle.gear']}"
+        if state["vehicle.parking_brake"] != "Applied":
+            failed["parking brake"] = f"parking brake {state['vehicle.parking_brake']}"
+        soc, charging = float(state["battery.soc_pct"]), state["battery.charging_state"] in CHARGING
+        needed = self.min_soc_pct * self.charging_soc_share if charging else self.min_soc_pct
+        if soc < needed:
+            failed["charge"] = (f"SOC {soc:.1f} % below {needed:.1f} % ("
+                                + (f"{self.charging_soc_share:.0%} of the campaign's {self.min_soc_pct:.0f} % while "
+                                   "charging)" if charging else "the campaign's minimum, not charging)"))
+        volts = float(state["battery.lv_voltage"])
+        if volts < self.min_supply_v:
+            failed["supply"] = f"supply {volts:.1f} V below {self.min_supply_v:.1f} V"
+        return failed
+
+
+def unsafe(state: Mapping[str, Any], rule: SafeStateRule) -> list[str]:
     """Why the vehicle was not in a safe state to install (empty when it was)."""
-    problems = []
-    if float(state["vehicle.speed_kph"]) >= STATIONARY_KPH:
-        problems.append(f"moving at {float(state['vehicle.speed_kph']):.0f} km/h")
-    if state["vehicle.gear"] != "P":
-        problems.append(f"in gear {state['vehicle.gear']}")
-    if state["vehicle.parking_brake"] != "Applied":
-        problems.append(f"parking brake {state['vehicle.parking_brake']}")
-    if float(state["battery.soc_pct"]) < min_soc and state["battery.charging_state"] not in CHARGING:
-        problems.append(f"SOC {float(state['battery.soc_pct']):.0f} % below the campaign's {min_soc:.0f} % "
-                        "and not charging")
-    return problems
+    return list(rule.failures(state).values())
 
 
 @register(SAFE_STATE)
 def check_safe_state(evidence: Evidence, policy: Policy, *, installation_expected: bool = True,
-                     deferral_expected: bool = False, min_soc_pct: float | None = None,
+                     situations: dict[str, dict[str, Any]] | None = None, min_soc_pct: float | None = None,
                      rule_id: str = "ota.safe-state") -> list[Finding]:
+    """`situations`: the vehicle states the test promises the ECU decided in (waited in, with the
+    reason the rule gives, or began installing in); one never seen makes the verdict inconclusive."""
     clause = policy.profile.rule(rule_id).primary
     runs = campaign_runs(evidence)
     if not runs:
@@ -54,40 +94,50 @@ def check_safe_state(evidence: Evidence, policy: Policy, *, installation_expecte
                         protocol="can")]
     served = served_campaigns(http_exchanges(evidence.flows)) if min_soc_pct is None else None
     vehicle = VehicleTimeline(evidence.can)
-    needed = ("vehicle.speed_kph", "vehicle.gear", "vehicle.parking_brake", "battery.soc_pct",
-              "battery.charging_state")
+    settle = _settle(status_records(evidence))
+    promised = parse_situations(situations)
+    seen: set[str] = set()
     findings: list[Finding] = []
     for ident, run in sorted(runs.items()):
+        threshold = min_soc_pct
+        if threshold is None and served is not None and ident in served.campaigns:
+            threshold = served.campaigns[ident].min_soc_pct
+        rule = SafeStateRule.of(policy, rule_id, threshold) if threshold is not None else None
         start = run.install_start
+        if rule is not None:
+            findings += _deferrals(ident, run.records, start.time if start else float("inf"), vehicle, rule,
+                                   settle, clause, promised, seen)
         if start is None:
             continue
         where: dict[str, Any] = dict(src=f"can:0x{start.arbitration_id:03X}", protocol="can", time=start.time)
         state = vehicle.at(start.time)
-        missing = [n for n in needed if n not in state]
-        threshold = min_soc_pct
-        if threshold is None and served is not None and ident in served.campaigns:
-            threshold = served.campaigns[ident].min_soc_pct
-        if missing or threshold is None:
+        missing = [n for n in NEEDED if n not in state]
+        if missing or rule is None:
             what = f"vehicle signals {missing}" if missing else "the campaign's minimum state of charge"
             findings.append(Finding(SAFE_STATE, Verdict.INCONCLUSIVE, clause,
                                     f"campaign {ident}: installation began but {what} could not be observed",
                                     **where))
             continue
-        problems = unsafe(state, threshold)
-        if problems:
+        # the ECU decided on what it had just seen: a state that held within `settle` before counts
+        candidates = [vehicle.at(t) for t in (start.time - settle, *vehicle.changes(), start.time)
+                      if start.time - settle <= t <= start.time]
+        safe = next((s for s in candidates if all(n in s for n in NEEDED) and not rule.failures(s)), None)
+        if safe is None:
             findings.append(Finding(SAFE_STATE, Verdict.FAIL, clause, (
-                f"campaign {ident}: installation began ({start.values.get('ota.status.state')}) outside the "
-                f"safe state: {', '.join(problems)}"), **where))
+                f"campaign {ident}: installation began ({start.values.get(STATE)}) outside the "
+                f"safe state: {', '.join(unsafe(state, rule))}"), **where))
             continue
+        seen.update(s.name for s in promised if s.holds(safe))
         findings.append(Finding(SAFE_STATE, Verdict.PASS, clause, (
-            f"campaign {ident}: installation began in a safe state ({describe_vehicle(state)})"), **where))
-        if deferral_expected:
-            findings.append(_deferral(ident, run.records, start.time, vehicle, threshold, clause))
+            f"campaign {ident}: installation began in a safe state ({describe_vehicle(safe)}, "
+            f"supply {float(safe['battery.lv_voltage']):.1f} V)"), **where))
     if not any(run.install_start for run in runs.values()):
         verdict = Verdict.INCONCLUSIVE if installation_expected else Verdict.PASS
         findings.append(Finding(SAFE_STATE, verdict, clause, "no installation began" + (
             ", so the installation's preconditions were not exercised" if installation_expected else ""),
             protocol="can"))
+    findings += unseen(SAFE_STATE, clause, promised, seen,
+                       "the ECU was never seen waiting (with the rule's reason) or beginning to install in it")
     lost = losses(evidence, ("ota.status.state", "vehicle.speed_kph", "battery.soc_pct"))
     if lost and all(f.verdict is Verdict.PASS for f in findings):
         findings.append(Finding(SAFE_STATE, Verdict.INCONCLUSIVE, clause,
@@ -96,82 +146,50 @@ def check_safe_state(evidence: Evidence, policy: Policy, *, installation_expecte
     return findings
 
 
-def _deferral(ident: int, records: list[Any], start: float, vehicle: VehicleTimeline, threshold: float,
-              clause: str) -> Finding:
-    """While the vehicle was unsafe, the ECU showed that the installation waits, and why."""
-    waiting = [r for r in records if r.time < start and r.values.get("ota.status.state") == "WaitingSafeState"
-               and unsafe(vehicle.at(r.time), threshold)]
-    if not waiting:
-        return Finding(SAFE_STATE, Verdict.INCONCLUSIVE, clause,
-                       f"campaign {ident}: the package was never ready while the vehicle was unsafe, so the "
-                       "deferral was not exercised", protocol="can")
-    told = [r for r in waiting if r.values.get("ota.status.fail_reason") in DEFERRAL_REASONS]
-    if not told:
-        return Finding(SAFE_STATE, Verdict.FAIL, clause,
-                       f"campaign {ident}: the installation waited for a safe state without telling the owner why",
-                       protocol="can", time=waiting[0].time)
-    reasons = sorted({str(r.values["ota.status.fail_reason"]) for r in told})
-    return Finding(SAFE_STATE, Verdict.PASS, clause,
-                   f"campaign {ident}: installation deferred while unsafe, the owner told why ({', '.join(reasons)})",
-                   protocol="can", time=told[0].time)
-
-
-@register(INHIBIT)
-def check_drive_inhibit(evidence: Evidence, policy: Policy, *, installation_expected: bool = True,
-                        rule_id: str = "ota.drive-inhibit") -> list[Finding]:
-    clause = policy.profile.rule(rule_id).primary
-    inhibit = [r for r in evidence.can if "ota.inhibit.request" in r.values]
-    runs = [run for run in campaign_runs(evidence).values() if run.install_start is not None]
-    if not runs:
-        verdict = Verdict.INCONCLUSIVE if installation_expected else Verdict.PASS
-        return [Finding(INHIBIT, verdict, clause, "no installation took place", protocol="can")]
-    if len(inhibit) < 2:
-        return [Finding(INHIBIT, Verdict.INCONCLUSIVE, clause, "the ECU sent no DriveInhibit message on CAN",
-                        protocol="can")]
-    # a changed request may lag the status by up to one of its cycles
-    grace = 1.5 * statistics.median(b.time - a.time for a, b in zip(inhibit, inhibit[1:], strict=False))
-    findings: list[Finding] = []
-    for run in sorted(runs, key=lambda r: r.campaign_id):
-        assert run.install_start is not None
-        begin = run.install_start.time
-        if run.install_start.values.get("ota.status.state") not in INSTALLING:
-            continue  # the installation was shown only as finished: there was no window to inhibit in
-        end = run.install_end.time if run.install_end is not None else float("inf")
-        # frames around the window's edges may show the request changing with the status
-        around = [r for r in inhibit if begin - grace <= r.time <= end + grace]
-        window = [r for r in around if begin + grace <= r.time <= end - grace]
-        where: dict[str, Any] = dict(src=f"can:0x{inhibit[0].arbitration_id:03X}", protocol="can", time=begin)
-        if not around:
-            findings.append(Finding(INHIBIT, Verdict.INCONCLUSIVE, clause,
-                                    f"campaign {run.campaign_id}: no DriveInhibit frame during the installation",
-                                    **where))
+def _deferrals(ident: int, records: list[CanRecord], start: float, vehicle: VehicleTimeline, rule: SafeStateRule,
+               settle: float, clause: str, promised: list[Situation], seen: set[str]) -> list[Finding]:
+    """While the vehicle was unsafe and the installation waited, the owner was told the rule's reason:
+    UnsafeState for a motion condition, LowEnergy for charge or supply. Only settled moments count."""
+    told: dict[str, int] = {}
+    wrong: list[tuple[CanRecord, str, str]] = []
+    waiting_since: float | None = None
+    for record in records:
+        if record.time >= start or record.values.get(CAMPAIGN) != ident:
             continue
-        requested = [r for r in around if int(r.values["ota.inhibit.request"]) == 1]
-        free = [r for r in window if int(r.values["ota.inhibit.request"]) != 1]
-        silent = [r for r in requested if r.values.get("ota.inhibit.reason", "None") == "None"]
-        attempts = [c for c in VehicleTimeline(evidence.can).between(begin, end)
-                    if c[1] == "vehicle.gear" and c[2] != "P"]
-        tried = f"; the driver selected {attempts[0][2]} during it" if attempts else ""
-        if free or not requested:
-            where["time"] = (free or around)[0].time
-            what = f"in {len(free)} of {len(window)} DriveInhibit frames" if free else \
-                f"in any of the {len(around)} DriveInhibit frames"
-            findings.append(Finding(INHIBIT, Verdict.FAIL, clause, (
-                f"campaign {run.campaign_id}: driving was not inhibited {what} while the update installed{tried}"),
-                **where))
-        elif silent:
-            where["time"] = silent[0].time
-            findings.append(Finding(INHIBIT, Verdict.FAIL, clause, (
-                f"campaign {run.campaign_id}: driving was inhibited without a reason for the owner in "
-                f"{len(silent)} frames"), **where))
-        else:
-            reasons = sorted({str(r.values['ota.inhibit.reason']) for r in requested})
-            findings.append(Finding(INHIBIT, Verdict.PASS, clause, (
-                f"campaign {run.campaign_id}: driving inhibited throughout the installation "
-                f"({len(requested)} frames, reason {', '.join(reasons)}){tried}"), **where))
-    lost = losses(evidence, ("ota.inhibit.reason", "ota.status.state"))
-    if lost and all(f.verdict is Verdict.PASS for f in findings):
-        findings.append(Finding(INHIBIT, Verdict.INCONCLUSIVE, clause,
-                                f"CAN recording lost frames of {lost}; an uninhibited moment may be missing",
-                                protocol="can"))
-    return findings
+        if record.values.get(STATE) != "WaitingSafeState":
+            waiting_since = None
+            continue
+        waiting_since = record.time if waiting_since is None else waiting_since
+        state = vehicle.at(record.time)
+        if record.time - waiting_since < settle or not settled_since(vehicle, record.time, settle) \
+                or any(n not in state for n in NEEDED):
+            continue
+        failed = rule.failures(state)
+        if not failed:
+            continue
+        allowed = {REASONS[c] for c in failed}
+        reason = str(record.values.get(REASON, "None"))
+        if reason not in allowed:
+            wrong.append((record, reason, ", ".join(failed.values())))
+            continue
+        told[reason] = told.get(reason, 0) + 1
+        seen.update(s.name for s in promised if s.holds(state))
+    if wrong:
+        record, reason, why = wrong[0]
+        shown = "without telling the owner why" if reason == "None" else f"telling the owner {reason}"
+        return [Finding(SAFE_STATE, Verdict.FAIL, clause, (
+            f"campaign {ident}: the installation waited {shown} while {why} (in {len(wrong)} status frames)"),
+            protocol="can", time=record.time)]
+    if not told:
+        return []
+    return [Finding(SAFE_STATE, Verdict.PASS, clause, (
+        f"campaign {ident}: installation deferred while unsafe, the owner told why "
+        f"({', '.join(f'{r} in {n} frames' for r, n in sorted(told.items()))})"), protocol="can")]
+
+
+def _settle(status: list[CanRecord]) -> float:
+    """How long a state must have held before the ECU's status is judged against it."""
+    if len(status) < 2:
+        return SETTLE_FLOOR_S
+    period = statistics.median(b.time - a.time for a, b in zip(status, status[1:], strict=False))
+    return max(SETTLE_FLOOR_S, 1.5 * period)

@@ -6,6 +6,7 @@ so every OTA check reads the same story of each campaign."""
 
 from __future__ import annotations
 
+import bisect
 import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ ACTIVE = frozenset({"Downloading", "Downloaded", "WaitingSafeState", "Installing
 INSTALLING = frozenset({"Installing", "Activating"})
 ENDED = frozenset({"Completed", "Failed", "RolledBack", "Declined"})
 VEHICLE_SIGNALS = ("vehicle.speed_kph", "vehicle.gear", "vehicle.parking_brake", "battery.soc_pct",
-                   "battery.charging_state", "battery.lv_voltage")
+                   "battery.charging_state", "battery.lv_voltage", "battery.cable_connected")
 SILENCE_PERIODS = 5  # more than this many typical periods without a frame: the sender was off, not lost
 SILENCE_FLOOR_S = 0.5  # and never less than this: an ECU restarting is off for longer than any jitter
 
@@ -145,27 +146,40 @@ class VehicleTimeline:
     def __init__(self, records: Iterable[CanRecord], names: Iterable[str] = VEHICLE_SIGNALS) -> None:
         wanted = set(names)
         self._changes: list[tuple[float, str, Any]] = []
+        self._times: list[float] = []
+        self._states: list[dict[str, Any]] = []
+        state: dict[str, Any] = {}
         for record in records:
-            for name, value in record.values.items():
-                if name in wanted:
-                    self._changes.append((record.time, name, value))
+            changed = {name: value for name, value in record.values.items()
+                       if name in wanted and (name not in state or state[name] != value)}
+            if not changed:
+                continue
+            self._changes += [(record.time, name, value) for name, value in changed.items()]
+            state = {**state, **changed}
+            if self._times and self._times[-1] == record.time:
+                self._states[-1] = state
+            else:
+                self._times.append(record.time)
+                self._states.append(state)
 
     def at(self, time: float) -> dict[str, Any]:
-        state: dict[str, Any] = {}
-        for when, name, value in self._changes:
-            if when > time:
-                break
-            state[name] = value
-        return state
+        index = bisect.bisect_right(self._times, time)
+        return dict(self._states[index - 1]) if index else {}
 
     def between(self, start: float, end: float) -> list[tuple[float, str, Any]]:
+        """The changes from `start` up to `end` (the first value of a signal counts as a change)."""
         return [c for c in self._changes if start <= c[0] < end]
+
+    def changes(self) -> list[float]:
+        """When the state changed."""
+        return list(self._times)
 
 
 def describe_vehicle(state: dict[str, Any]) -> str:
     parts = []
     if "vehicle.speed_kph" in state:
-        parts.append(f"{float(state['vehicle.speed_kph']):.0f} km/h")
+        speed = float(state["vehicle.speed_kph"])
+        parts.append(f"{speed:.0f} km/h" if speed == round(speed) else f"{speed:.1f} km/h")
     for name in ("vehicle.gear", "vehicle.parking_brake", "battery.charging_state"):
         if name in state:
             parts.append(f"{name.split('.')[1].replace('_', ' ')} {state[name]}")

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 
 class VehicleClock:
@@ -29,6 +31,22 @@ class VehicleClock:
         """Jump vehicle time forward without waiting (the ECU sees it on the next sync frame)."""
         with self._lock:
             self._offset += seconds
+
+    @contextmanager
+    def slowed(self, scale: float) -> Iterator[None]:
+        """Run vehicle time at `scale` for a while (a short phase stays on the bus long enough to judge)."""
+        before = self.scale
+        self._rescale(scale)
+        try:
+            yield
+        finally:
+            self._rescale(before)
+
+    def _rescale(self, scale: float) -> None:
+        with self._lock:
+            wall = time.monotonic()
+            self._offset += (wall - self._wall0) * self.scale
+            self._wall0, self.scale = wall, scale
 
     def sleep(self, seconds: float) -> None:
         """Let `seconds` of vehicle time pass."""

@@ -2,11 +2,12 @@
 charging), and the power faults the harness can inflict: a supply dip on CAN and a power cut.
 
 Tests and the update state machine reach these states by name, so both mean the same thing by
-"parked with too little energy"."""
+"parked with too little energy"; a state reaches the bus whole, never through a safer transient."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from harness.can.codec import Value
@@ -27,31 +28,69 @@ VEHICLE_STATES: dict[str, dict[str, Value]] = {
                             "battery.cable_connected": 1},
     "parked-brake-released": {**_PARKED, "vehicle.parking_brake": "Released"},
     "stopped-in-drive": {**_PARKED, "vehicle.gear": "D", "vehicle.parking_brake": "Released"},
+    "creeping-in-drive": {**_PARKED, "vehicle.speed_kph": 3.0, "vehicle.gear": "D",
+                          "vehicle.parking_brake": "Released"},
+    "stopped-in-neutral": {**_PARKED, "vehicle.gear": "N"},
 }
+MOTION = ("vehicle.speed_kph", "vehicle.gear", "vehicle.parking_brake")
+
+
+def situation(state: str, signals: tuple[str, ...] | None = None) -> dict[str, dict[str, Value]]:
+    """A named state as a situation a check confirms: `{name: its signals}` (all, or `signals`)."""
+    values = VEHICLE_STATES[state]
+    return {state: {k: v for k, v in values.items() if signals is None or k in signals}}
 SAFE_STATES = frozenset({"parked", "charging-low-energy"})
 SUPPLY_V, DIP_V = 12.6, 7.5
 
 
-def put(vehicle: Vehicle, state: str, monitor: SignalMonitor | None = None) -> None:
-    """Bring the rest of the vehicle into a named state (on the bus within a cycle; with `monitor`,
-    return once the bus shows it)."""
+# How much each value lets an update or a programming session go ahead (higher permits more). The
+# rules are monotone in every signal, so a change applied in two steps, first every signal that
+# permits less, then every one that permits more, never passes through a state that permits more
+# than where it started and where it ends: the ECU cannot act on a transient the state never had.
+_PERMITS: dict[str, Callable[[Any], float]] = {
+    "vehicle.speed_kph": lambda v: -float(v),
+    "vehicle.gear": lambda v: 1.0 if v == "P" else 0.0,
+    "vehicle.parking_brake": lambda v: 1.0 if v == "Applied" else 0.0,
+    "battery.soc_pct": float,
+    "battery.charging_state": lambda v: 1.0 if v in ("ChargingAC", "ChargingDC") else 0.0,
+    "battery.cable_connected": float,
+    "battery.lv_voltage": float,
+}
+
+
+def put(vehicle: Vehicle, state: str, monitor: SignalMonitor) -> None:
+    """Bring the rest of the vehicle into a named state and return once the bus shows all of it."""
     try:
         values = VEHICLE_STATES[state]
     except KeyError:
         raise ValueError(f"unknown vehicle state {state!r}; known: {', '.join(VEHICLE_STATES)}") from None
     vehicle.stop_driving()
-    vehicle.set(state, **values)
-    if monitor is not None:
-        _shown(monitor, values)
+    change(vehicle, state, values, monitor)
+
+
+def change(vehicle: Vehicle, event: str, values: Mapping[str, Value], monitor: SignalMonitor) -> None:
+    """Put `values` on the bus as one change: what permits less first, then what permits more,
+    each step shown on the bus before the next (see _PERMITS)."""
+    vehicle.log.record(event, **values)
+    current = monitor.snapshot()
+    first = {k: v for k, v in values.items() if k in _PERMITS and k in current
+             and _PERMITS[k](v) < _PERMITS[k](current[k])}
+    rest = {k: v for k, v in values.items() if k not in first}
+    for step in (first, rest):
+        if step:
+            vehicle.tx.set(step)
+            _shown(monitor, step)
+    # one more frame of each message: every listener on the bus has now received the whole state
+    sent = time.time()
+    for message in {monitor.codec.ref(name).message for name in values}:
+        monitor.wait_message(message, 0.5, after=sent)
 
 
 def supply_dip(vehicle: Vehicle, monitor: SignalMonitor, volts: float = DIP_V) -> None:
     """The low-voltage supply collapses below what an installation can run on, then comes back."""
-    vehicle.set("supply_dip", **{"battery.lv_voltage": volts})
-    _shown(monitor, {"battery.lv_voltage": volts})
+    change(vehicle, "supply_dip", {"battery.lv_voltage": volts}, monitor)
     time.sleep(0.03)  # a few of the ECU's ticks with the supply down
-    vehicle.set("supply_restored", **{"battery.lv_voltage": SUPPLY_V})
-    _shown(monitor, {"battery.lv_voltage": SUPPLY_V})
+    change(vehicle, "supply_restored", {"battery.lv_voltage": SUPPLY_V}, monitor)
 
 
 def _shown(monitor: SignalMonitor, values: dict[str, Value], timeout: float = 0.5) -> None:

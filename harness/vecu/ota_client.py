@@ -34,6 +34,8 @@ ACTIVATION_S = 30.0           # vehicle seconds between installation and the res
 RETRY_S = 15.0                # vehicle seconds between download attempts
 GIVE_UP_S = 600.0             # vehicle seconds without download progress before the update fails
 UNDERVOLTAGE_V = 9.0          # below this the supply cannot carry an installation
+STANDSTILL_KPH = 0.5          # slower than this the vehicle is stationary
+CHARGING_SOC_SHARE = 0.25     # while charging, this share of the campaign's minimum still suffices
 FACTORY_LIMITS = {"usable_capacity_kwh": 75.0, "max_power_kw": 150.0, "max_speed_kph": 180.0}
 SILENT_CUT = 0.83             # the 2019 case: usable capacity cut by 17 % without a word
 ACTIVE = ("Downloading", "Downloaded", "WaitingSafeState", "Installing", "Activating")
@@ -79,8 +81,12 @@ class OtaClient:
 
     def outputs(self) -> dict[str, Any]:
         inhibited = self.state in ("Installing", "Activating") or self.bricked
-        if "no-drive-inhibit" in self.defects:
+        if "no-drive-inhibit" in self.defects or ("inhibit-released-at-activation" in self.defects
+                                                   and self.state == "Activating"):
             inhibited = False
+        reason = ("OtaActivation" if self.state == "Activating" else "OtaInstallation") if inhibited else "None"
+        if "inhibit-without-reason" in self.defects:
+            reason = "None"
         values: dict[str, Any] = {
             "ota.status.state": self.state,
             "ota.status.progress_pct": self.progress,
@@ -91,8 +97,7 @@ class OtaClient:
             "ota.status.version_patch": self.version[2],
             "ota.status.campaign_id": self.offer.campaign_id if self.offer else 0,
             "ota.inhibit.request": 1 if inhibited else 0,
-            "ota.inhibit.reason": ("OtaActivation" if self.state == "Activating" else "OtaInstallation")
-            if inhibited else "None",
+            "ota.inhibit.reason": reason,
             **{f"limits.{name}": value for name, value in self.limits.items()},
         }
         offer = self.offer if self.state == "AwaitingConsent" else None
@@ -204,7 +209,7 @@ class OtaClient:
 
     def _on_waitingsafestate(self, now: float, inputs: Mapping[str, Any], action: tuple[Any, Any] | None) -> None:
         assert self.offer is not None
-        why = unsafe_reason(inputs, self.offer.min_soc_pct)
+        why = unsafe_reason(inputs, self.offer.min_soc_pct, self.defects)
         if why is None or "install-while-moving" in self.defects:
             self.state, self._install_start, self.progress, self.fail_reason = "Installing", now, 0, "None"
             self._report("installing")
@@ -315,13 +320,22 @@ def _parse(entry: Any) -> CampaignMetadata | None:
         return None  # malformed metadata is not an update
 
 
-def unsafe_reason(inputs: Mapping[str, Any], min_soc: float) -> str | None:
+def unsafe_reason(inputs: Mapping[str, Any], min_soc: float, defects: frozenset[str] = frozenset()) -> str | None:
     """Why installation may not start now (OtaFailReason), or None: stationary, in park, parking
-    brake applied, and enough energy (or charging)."""
-    charging = inputs.get("battery.charging_state") in ("ChargingAC", "ChargingDC")
-    if not (float(inputs.get("vehicle.speed_kph", 999.0)) < 0.5 and inputs.get("vehicle.gear") == "P"
-            and inputs.get("vehicle.parking_brake") == "Applied"):
+    brake applied, and enough energy: the campaign's minimum charge (a share of it while charging)
+    and a supply that can carry the installation. A seeded defect drops exactly one condition."""
+    speed_limit = 5.0 if "install-while-creeping" in defects else STANDSTILL_KPH
+    stationary = float(inputs.get("vehicle.speed_kph", 999.0)) < speed_limit
+    in_park = inputs.get("vehicle.gear") == "P" or "install-ignores-gear" in defects
+    braked = inputs.get("vehicle.parking_brake") == "Applied" or "install-ignores-parking-brake" in defects
+    if not (stationary and in_park and braked):
         return "UnsafeState"
-    if float(inputs.get("battery.soc_pct", 0.0)) < min_soc and not charging:
+    soc = float(inputs.get("battery.soc_pct", 0.0))
+    charging = inputs.get("battery.charging_state") in ("ChargingAC", "ChargingDC")
+    needed = min_soc * CHARGING_SOC_SHARE if "install-below-minimum-charge" in defects else min_soc
+    if charging:
+        needed = 0.0 if "install-while-charging-at-any-charge" in defects else min(needed, min_soc * CHARGING_SOC_SHARE)
+    supply_ok = float(inputs.get("battery.lv_voltage", 0.0)) >= UNDERVOLTAGE_V or "install-on-undervoltage" in defects
+    if soc < needed or not supply_ok:
         return "LowEnergy"
     return None

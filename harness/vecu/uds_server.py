@@ -2,7 +2,7 @@
 behind ISO-TP on CAN and behind DoIP on IP.
 
 A programming session is granted only with the vehicle stationary in park with the parking brake
-applied; otherwise NRC 0x22 conditionsNotCorrect (a seeded defect grants it while driving)."""
+applied; otherwise NRC 0x22 conditionsNotCorrect (a seeded defect drops one of the conditions)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ from udsoncan.services import DiagnosticSessionControl, ReadDataByIdentifier, Te
 SESSION_TIMEOUT_S = 5.0   # S3: a non-default session falls back to default without TesterPresent
 P2_TIMING = bytes([0x00, 0x32, 0x01, 0xF4])  # P2 50 ms, P2* 5000 ms (in 10 ms units)
 DEFAULT, PROGRAMMING, EXTENDED = 0x01, 0x02, 0x03
+STANDSTILL_KPH = 0.5      # slower than this the vehicle is stationary
+LOW_SPEED_KPH = 8.0       # what a seeded defect takes for "not really driving"
 
 
 class UdsServer:
@@ -66,8 +68,12 @@ class UdsServer:
         if "programming-session-while-driving" in self.defects:
             return True
         v = self.vehicle()
-        return (float(v.get("vehicle.speed_kph", 999.0)) < 0.5 and v.get("vehicle.gear") == "P"
-                and v.get("vehicle.parking_brake") == "Applied")
+        speed = float(v.get("vehicle.speed_kph", 999.0))
+        if "programming-session-at-low-speed" in self.defects and speed < LOW_SPEED_KPH:
+            return True
+        gears = ("P", "N") if "programming-session-in-neutral" in self.defects else ("P",)
+        braked = v.get("vehicle.parking_brake") == "Applied" or "programming-session-brake-ignored" in self.defects
+        return speed < STANDSTILL_KPH and v.get("vehicle.gear") in gears and braked
 
     def _read_data(self, request: Request) -> Response:
         data = request.data or b""
