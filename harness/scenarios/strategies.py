@@ -84,9 +84,40 @@ def drives_with_switches(draw: st.DrawFn, switches: Sequence[ConsentSwitch], *, 
     return DriveCycle(cycle.city, cycle.start, cycle.steps, toggles)
 
 
+@st.composite
+def drives_across_grid(draw: st.DrawFn, *, cell_m: float, cells: int = 10, min_kph: float = 60.0,
+                       max_kph: float = 130.0, max_legs: int = 40) -> DriveCycle:
+    """A drive that crosses at least `cells` grid cells of `cell_m` metres north-south and as many
+    east-west, so that positions sampled along it, however a sender snaps them to a grid of up to
+    `cell_m`, take enough distinct values on both axes to tell a grid from chance. Legs of 15-45 s
+    keep to one quadrant (neither axis turns back over cells already crossed) at 30-60 degrees off
+    the axes (each axis moves at least half the speed); legs are added until both extents are
+    reached, so no seed draws a drive too short to judge."""
+    city = draw(st.sampled_from(sorted(CITIES)))
+    quadrant = 90 * draw(st.integers(0, 3))
+    start = _offset(CITIES[city], draw(st.floats(0, 360, exclude_max=True)), draw(st.floats(0, 5_000)))
+    need = cells * cell_m
+    north = east = 0.0
+    steps: list[Leg | Stop] = []
+    while not steps or min(north, east) < need:
+        if len(steps) >= max_legs:  # unreachable with the bounds above: say so rather than loop
+            raise ValueError(f"{max_legs} legs did not cross {cells} cells of {cell_m:g} m")
+        leg = Leg(quadrant + draw(st.floats(30, 60)), draw(st.floats(15, 45)), draw(st.floats(min_kph, max_kph)))
+        distance = leg.speed_kph / 3.6 * leg.duration_s
+        north += abs(distance * math.cos(math.radians(leg.bearing_deg)))
+        east += abs(distance * math.sin(math.radians(leg.bearing_deg)))
+        steps.append(leg)
+    return DriveCycle(city, start, tuple(steps))
+
+
 def drives_opted_in(switches: Sequence[ConsentSwitch], *, min_kph: float = 20.0, diagonal: bool = False,
                     stops: bool = True) -> st.SearchStrategy[DriveCycle]:
     """Drive cycles of an owner who switched every one of `switches` on before setting off."""
+    return opted_in(drive_cycles(min_kph=min_kph, diagonal=diagonal, stops=stops), switches)
+
+
+def opted_in(cycles: st.SearchStrategy[DriveCycle],
+             switches: Sequence[ConsentSwitch]) -> st.SearchStrategy[DriveCycle]:
+    """The same drives, by an owner who switched every one of `switches` on before setting off."""
     signals = tuple(s.signal for s in switches)
-    return drive_cycles(min_kph=min_kph, diagonal=diagonal, stops=stops).map(
-        lambda c: DriveCycle(c.city, c.start, c.steps, c.toggles, signals))
+    return cycles.map(lambda c: DriveCycle(c.city, c.start, c.steps, c.toggles, signals))
