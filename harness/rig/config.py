@@ -60,6 +60,8 @@ class VecuConfig:
     software_version: tuple[int, int, int]
     endpoints: dict[str, Endpoint]
     report_period_s: float = 10.0
+    # destinations the virtual cloud does not serve (no address, no server): a seeded defect's target
+    unserved: dict[str, Endpoint] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -289,7 +291,18 @@ def _vecu(vecu: _Reader) -> VecuConfig:
         software_version=(major, minor, patch),
         endpoints=endpoints,
         report_period_s=vecu.get("report_period_s", float, 10.0),
+        unserved=_unserved(vecu, endpoints),
     )
+
+
+def _unserved(vecu: _Reader, served: dict[str, Endpoint]) -> dict[str, Endpoint]:
+    table = vecu.table("unserved", required=False)
+    unserved = {name: _endpoint(table, name) for name in table.data}
+    for name, endpoint in unserved.items():
+        if endpoint.host in {e.host for e in served.values()}:
+            raise table.fail(name, f"{endpoint.host} is served by an endpoint of [vecu.endpoints]; "
+                                   "an unserved destination needs an address of its own")
+    return unserved
 
 
 def _address(table: _Reader, key: str) -> str:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 from collections.abc import Mapping
 from typing import Any, Protocol
+from urllib.parse import quote
 
 from harness.policy.netmap import Netmap
 from harness.rig.config import Owner, VecuConfig
@@ -73,8 +74,11 @@ class MapCrowdsourcing:
     maker's map updates; only while the owner shares location."""
 
     def __init__(self, uplinks: list[tuple[JsonUplink, float | None]], switches: OwnerSwitches,
-                 precise: bool) -> None:
+                 precise: bool, contact: str | None = None) -> None:
         self.uplinks, self.switches, self.precise = uplinks, switches, precise
+        # seeded defect: the owner's phone rides along in the query string, under a name of the maker's
+        self.path = "/maps/v1/observations" + (f"?src=tbox&msisdn={quote(''.join(c for c in contact if c.isdigit()))}"
+                                               if contact else "")
         self.timer = Periodic(10.0)
         self.frames = 0
 
@@ -91,7 +95,7 @@ class MapCrowdsourcing:
                 return
             lat, lon = (round(latitude, 7), round(longitude, 7)) if self.precise else coarsen(
                 latitude, longitude, precision)
-            uplink.post("/maps/v1/observations", {"ts": int(now * 1000), "road_image": _b64(image),
+            uplink.post(self.path, {"ts": int(now * 1000), "road_image": _b64(image),
                                                   "lat": lat, "lon": lon,
                                                   "heading": round(float(inputs.get("gnss.heading_deg", 0.0)))})
 
@@ -174,7 +178,8 @@ def build_services(config: VecuConfig, netmap: Netmap, switches: OwnerSwitches,
         targets = [(uplink("maps"), declared_precision(netmap, endpoints["maps"]))]
         if "road-images-abroad" in defects:
             targets.append((uplink("maps_overseas"), declared_precision(netmap, endpoints["maps_overseas"])))
-        services.append(MapCrowdsourcing(targets, switches, precise="map-location-too-precise" in defects))
+        services.append(MapCrowdsourcing(targets, switches, precise="map-location-too-precise" in defects,
+                                         contact=owner.phone if "phone-in-query" in defects else None))
     if "cabin" in endpoints:
         overseas = uplink("face_overseas") if "face-template-abroad" in defects else None
         services.append(DriverMonitoring(uplink("cabin"), config.vin, switches, overseas=overseas,
@@ -182,4 +187,8 @@ def build_services(config: VecuConfig, netmap: Netmap, switches: OwnerSwitches,
                                          driver=owner.name or config.vin))
     if "voice" in endpoints:
         services.append(VoiceAssistant(uplink("voice"), config.vin, switches))
+    from harness.vecu.overseas import DEFECTS, OverseasUploads  # builds on this module's Periodic
+
+    if defects & DEFECTS:
+        services.append(OverseasUploads(config, switches, defects))
     return services

@@ -24,14 +24,18 @@ class JsonUplink:
         self.sent = 0
 
     def post(self, path: str, document: dict[str, Any]) -> bool:
+        body = json.dumps(document, separators=(",", ":")).encode("utf-8")
+        return self.request("POST", path, body, {"Content-Type": "application/json"})
+
+    def request(self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> bool:
+        """Any request: a maker's own encodings travel over the same connection."""
         if time.monotonic() < self._retry_at:
             return False
-        body = json.dumps(document, separators=(",", ":")).encode("utf-8")
         try:
             if self._conn is None:
                 self._conn = http.client.HTTPConnection(self.endpoint.host, self.endpoint.port, timeout=1.0)
-            self._conn.request("POST", path, body=body, headers={
-                "Host": self.host_name, "Content-Type": "application/json", "Connection": "keep-alive"})
+            self._conn.request(method, path, body=body, headers={
+                "Host": self.host_name, "Connection": "keep-alive", **(headers or {})})
             response = self._conn.getresponse()
             response.read()
             if response.will_close:
