@@ -24,7 +24,8 @@ class Defect:
 
 def load_catalogue(path: Path = CATALOGUE) -> dict[str, Defect]:
     data = tomllib.loads(path.read_text(encoding="utf-8"))
-    return {name: Defect(name, entry["rule"], entry["breaks"], verdict=entry.get("verdict", "fail")) for name, entry in data.get("defect", {}).items()}
+    return {name: Defect(name, entry["rule"], entry["breaks"], verdict=entry.get("verdict", "fail"))
+            for name, entry in data.get("defect", {}).items()}
 
 
 def validate(names: list[str] | tuple[str, ...]) -> tuple[str, ...]:
