@@ -47,12 +47,15 @@ def test_reports_are_written(compliant: RunResult) -> None:
 
 @pytest.mark.parametrize("defect", sorted(CATALOGUE))
 def test_suite_catches_seeded_defect(defect: str, tmp_path: Path) -> None:
-    rule = CATALOGUE[defect].rule
-    # only the tests of the broken rule: the compliant run above shows every test passes without it
-    run = harness_run(tmp_path, "--vecu-defect", defect, "--rule", rule)
+    rule, caught_by = CATALOGUE[defect].rule, CATALOGUE[defect].caught_by
+    # only the tests of the broken rule: the compliant run above shows every test passes without it;
+    # a defect that drops one condition of a rule names the test that proves that condition
+    only = ("-k", caught_by) if caught_by else ()
+    run = harness_run(tmp_path, "--vecu-defect", defect, "--rule", rule, *only)
     tests = run.results["tests"]
     catching = [t for t in tests if rule in t["rules"]]
     assert catching and len(catching) == len(tests), f"no suite test covers {rule}"
+    assert not caught_by or [t["name"] for t in tests] == [caught_by], (caught_by, [t["name"] for t in tests])
     expected = CATALOGUE[defect].verdict
     for test in tests:
         assert test["verdict"] == expected, (test["name"], test["verdict"], test["reason"])

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import statistics
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from harness.checks.ota_situations import Situation, parse_situations, settled_since, unseen
@@ -84,9 +84,10 @@ def unsafe(state: Mapping[str, Any], rule: SafeStateRule) -> list[str]:
 @register(SAFE_STATE)
 def check_safe_state(evidence: Evidence, policy: Policy, *, installation_expected: bool = True,
                      situations: dict[str, dict[str, Any]] | None = None, min_soc_pct: float | None = None,
-                     rule_id: str = "ota.safe-state") -> list[Finding]:
+                     seed: str = "", rule_id: str = "ota.safe-state") -> list[Finding]:
     """`situations`: the vehicle states the test promises the ECU decided in (waited in, with the
-    reason the rule gives, or began installing in); one never seen makes the verdict inconclusive."""
+    reason the rule gives, or began installing in); one never seen makes the verdict inconclusive.
+    `seed`: the hypothesis seed that drew the states, quoted in a failure so it can be replayed."""
     clause = policy.profile.rule(rule_id).primary
     runs = campaign_runs(evidence)
     if not runs:
@@ -143,6 +144,9 @@ def check_safe_state(evidence: Evidence, policy: Policy, *, installation_expecte
         findings.append(Finding(SAFE_STATE, Verdict.INCONCLUSIVE, clause,
                                 f"CAN recording lost frames of {lost}; the state at installation is uncertain",
                                 protocol="can"))
+    if seed:
+        findings = [replace(f, detail=f"{f.detail} (hypothesis seed {seed}: harness run --seed {seed})")
+                    if f.verdict is Verdict.FAIL else f for f in findings]
     return findings
 
 

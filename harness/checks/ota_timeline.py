@@ -184,7 +184,8 @@ def describe_vehicle(state: dict[str, Any]) -> str:
         if name in state:
             parts.append(f"{name.split('.')[1].replace('_', ' ')} {state[name]}")
     if "battery.soc_pct" in state:
-        parts.append(f"SOC {float(state['battery.soc_pct']):.0f} %")
+        soc = float(state["battery.soc_pct"])
+        parts.append(f"SOC {soc:.0f} %" if soc == round(soc) else f"SOC {soc:.1f} %")
     return ", ".join(parts)
 
 

@@ -19,12 +19,14 @@ class Defect:
     name: str
     rule: str
     breaks: str
+    caught_by: str | None = None  # the one suite test that proves its condition (default: every test of the rule)
     verdict: str = "fail"  # the verdict that proves the suite caught it (inconclusive where nothing can be seen)
 
 
 def load_catalogue(path: Path = CATALOGUE) -> dict[str, Defect]:
     data = tomllib.loads(path.read_text(encoding="utf-8"))
-    return {name: Defect(name, entry["rule"], entry["breaks"], verdict=entry.get("verdict", "fail"))
+    return {name: Defect(name, entry["rule"], entry["breaks"], entry.get("caught_by"),
+                       verdict=entry.get("verdict", "fail"))
             for name, entry in data.get("defect", {}).items()}
 
 

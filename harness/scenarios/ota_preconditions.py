@@ -1,0 +1,145 @@
+"""Vehicle states across every boundary of the installation preconditions (speed around standstill,
+each gear, the parking brake, charge around the campaign's minimum charging or not, supply around
+the undervoltage threshold), and a player that puts each in front of an update waiting to install.
+
+The boundaries come from the profile's limits and the campaign: what is drawn follows the policy
+the check judges by. States break zero, one or two conditions, so each condition is seen alone."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from hypothesis import strategies as st
+
+from harness.can.codec import Value
+from harness.can.monitor import SignalMonitor
+from harness.scenarios.campaign import example_campaign, next_version
+from harness.scenarios.fastforward import FastForward
+from harness.scenarios.hmi import OwnerScreen
+from harness.scenarios.ota_backend import OtaBackend
+from harness.scenarios.vehicle import Vehicle
+from harness.scenarios.vehicle_states import change, put
+
+CONDITIONS = ("speed", "gear", "parking brake", "charge", "supply")
+ENDED = frozenset({"Completed", "Failed", "RolledBack"})
+HOLD_S = 0.4          # wall seconds a state is held: the ECU decides, and its status shows it settled
+INSTALL_MIN = 1       # each installation a safe state starts runs to its end quickly
+
+
+@dataclass(frozen=True)
+class Preconditions:
+    """The safe-state rule's limits, as the profile and the campaign state them."""
+
+    standstill_kph: float
+    min_supply_v: float
+    charging_soc_share: float
+    min_soc_pct: float
+
+    @classmethod
+    def of(cls, limits: Mapping[str, float], min_soc_pct: float) -> Preconditions:
+        return cls(limits["standstill_kph"], limits["min_supply_v"], limits["charging_soc_share"], min_soc_pct)
+
+    def state(self, broken: frozenset[str] = frozenset(), *, speed: float | None = None, gear: str = "N",
+              charging: bool = False, soc: float | None = None, volts: float | None = None) -> dict[str, Value]:
+        """A state that breaks exactly `broken`, each other condition met at its boundary's safe side."""
+        floor = self.min_soc_pct * self.charging_soc_share if charging else self.min_soc_pct
+        return {
+            "vehicle.speed_kph": round(speed if speed is not None else
+                                       (self.standstill_kph + 2.5 if "speed" in broken else 0.0), 2),
+            "vehicle.gear": gear if "gear" in broken else "P",
+            "vehicle.parking_brake": "Released" if "parking brake" in broken else "Applied",
+            "battery.soc_pct": round(soc if soc is not None else (floor - 0.1 if "charge" in broken else floor), 1),
+            "battery.charging_state": "ChargingAC" if charging else "NotCharging",
+            "battery.cable_connected": 1 if charging else 0,
+            "battery.lv_voltage": round(volts if volts is not None else
+                                        (self.min_supply_v - 0.1 if "supply" in broken else self.min_supply_v), 1),
+        }
+
+    def boundaries(self) -> dict[str, dict[str, Value]]:
+        """One state per condition broken alone, at or near its boundary, and a safe one at the limits."""
+        share = self.min_soc_pct * self.charging_soc_share
+        return {
+            "rolling at 3 km/h": self.state(frozenset({"speed"}), speed=3.0),
+            "at the standstill limit": self.state(frozenset({"speed"}), speed=self.standstill_kph),
+            "stationary in N": self.state(frozenset({"gear"}), gear="N"),
+            "stationary in R": self.state(frozenset({"gear"}), gear="R"),
+            "parking brake released": self.state(frozenset({"parking brake"})),
+            "charge below the minimum, not charging": self.state(
+                frozenset({"charge"}), soc=(share + self.min_soc_pct) / 2),
+            "charge below the share, charging": self.state(frozenset({"charge"}), charging=True, soc=share / 2),
+            "supply just below the threshold": self.state(frozenset({"supply"})),
+            "charging at the share, supply at the threshold": self.state(charging=True),
+        }
+
+    def states(self) -> st.SearchStrategy[dict[str, Value]]:
+        """Any state a step or two from safe, with values on and around every boundary."""
+        share = self.min_soc_pct * self.charging_soc_share
+        return st.builds(
+            lambda broken, speed, gear, charging, soc_ok, soc_low, volts_ok, volts_low: self.state(
+                frozenset(broken), gear=gear, charging=charging,
+                speed=speed if "speed" in broken else 0.0 if speed >= self.standstill_kph else speed,
+                soc=soc_low(charging) if "charge" in broken else soc_ok(charging),
+                volts=volts_low if "supply" in broken else volts_ok),
+            # mostly one or two conditions broken: a safe state costs a whole installation
+            st.integers(0, 5).flatmap(lambda n: st.just(frozenset()) if n == 0 else
+                                      st.frozensets(st.sampled_from(CONDITIONS), min_size=1, max_size=2)),
+            st.sampled_from([0.0, self.standstill_kph - 0.01, self.standstill_kph, self.standstill_kph + 0.01, 1.0,
+                             3.0, 5.0, 7.99, 8.0, 10.0]) | st.integers(0, 1000).map(lambda x: x / 100),
+            st.sampled_from(("R", "N", "D")),
+            st.booleans(),
+            st.sampled_from((0.0, 0.1, 20.0)).map(lambda extra: lambda charging: (
+                share if charging else self.min_soc_pct) + extra),
+            st.sampled_from((0.1, 1.0, 0.5)).map(lambda part: lambda charging: max(0.0, round(
+                (share if charging else self.min_soc_pct) * (1 - part) - (0.1 if part == 0.1 else 0.0), 1))),
+            st.sampled_from((self.min_supply_v, self.min_supply_v + 0.1, 12.6, 14.0)),
+            st.sampled_from((self.min_supply_v - 0.1, self.min_supply_v - 1.0, 7.5, 0.0)),
+        )
+
+
+@dataclass
+class PreconditionPlayer:
+    """Puts states in front of an update that waits to install; a state the ECU installs in runs
+    that installation to its end, and the next state gets a fresh campaign."""
+
+    vehicle: Vehicle
+    hmi: OwnerScreen
+    backend: OtaBackend
+    forward: FastForward
+    monitor: SignalMonitor
+    next_campaign: int
+    played: int = 0
+    installed: int = 0
+
+    def play(self, state: Mapping[str, Value], label: str = "precondition example") -> str:
+        """What the ECU showed after the state held: its OTA state."""
+        if self._status() != "WaitingSafeState":
+            self._waiting_update()
+        self.played += 1
+        change(self.vehicle, label, state, self.monitor)
+        if self.monitor.wait_for(lambda v: v.get("ota.status.state") in ("Installing", "Activating"), HOLD_S):
+            self.installed += 1
+            self.forward.state_in(set(ENDED), 3600)
+            return "installed"
+        return self._status()
+
+    def _waiting_update(self) -> None:
+        """From the road the owner accepts a fresh campaign; its package arrives while driving."""
+        put(self.vehicle, "driving", self.monitor)
+        campaign_id, self.next_campaign = self.next_campaign, self.next_campaign + 1
+        campaign = self.backend.offer(example_campaign(campaign_id, INSTALL_MIN, next_version(self._version())))
+        if self.hmi.wait_for_notice(campaign.campaign_id) is None:
+            raise RuntimeError(f"campaign {campaign_id}: the ECU showed no notice")
+        self.hmi.accept(campaign.campaign_id)
+        if self.forward.state_in({"WaitingSafeState"}, 1800) is None:
+            raise RuntimeError(f"campaign {campaign_id}: the update never waited for a safe state "
+                               f"(the ECU shows {self._status()})")
+
+    def _status(self) -> str:
+        return str(self.monitor.value("ota.status.state", "Idle"))
+
+    def _version(self) -> tuple[int, int, int]:
+        v: Mapping[str, Any] = self.monitor.snapshot()
+        return (int(v.get("ota.status.version_major", 1)), int(v.get("ota.status.version_minor", 0)),
+                int(v.get("ota.status.version_patch", 0)))
