@@ -94,6 +94,23 @@ def test_login_round_trip() -> None:
     assert bytes(GBT32960(raw)) == raw  # a dissected frame rebuilds byte for byte
 
 
+def test_login_with_empty_storage_codes_decodes() -> None:
+    """n energy-storage subsystems whose code length m is 0 carry 0 bytes of codes: a legal login."""
+    raw = build_login(VIN, WHEN, 3, ICCID, storage_codes=[b"", b"", b""])
+    decoded = decode_frame(raw)
+    assert decoded.bcc_ok and not decoded.partial and decoded.error is None
+    login = GBT32960(raw)[GBT32960Login]
+    assert (login.storage_count, login.storage_code_len, login.storage_codes) == (3, 0, [b"", b"", b""])
+
+
+def test_login_with_fewer_codes_than_declared_is_partial() -> None:
+    raw = bytearray(build_login(VIN, WHEN, 3, ICCID, storage_codes=[b"AB", b"CD"]))
+    raw[-7] = 3  # declares three 2-byte codes where two follow
+    raw[-1] = bcc(bytes(raw[2:-1]))
+    decoded = decode_frame(bytes(raw))
+    assert decoded.bcc_ok and decoded.partial
+
+
 @pytest.mark.parametrize(
     ("latitude", "longitude", "status"),
     [

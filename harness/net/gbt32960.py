@@ -128,6 +128,21 @@ class GBT32960(Packet):
         return pkt + pay + bytes((check,))
 
 
+class CountedList(FieldListField):
+    """A list of exactly `count_from` items, even when each item is empty (m = 0 energy-storage code
+    bytes is legal): scapy's own list stops as soon as no bytes remain."""
+
+    def getfield(self, pkt: Packet, s: bytes) -> tuple[bytes, list[Any]]:
+        count = self.count_from(pkt) if self.count_from is not None else 0
+        values: list[Any] = []
+        for _ in range(min(count, self.max_count or count)):
+            if not s and self.field.length_from(pkt) > 0:  # type: ignore[attr-defined,union-attr]
+                break  # the data ends early: the caller sees fewer items than declared
+            s, value = self.field.getfield(pkt, s)
+            values.append(value)
+        return s, values
+
+
 class GBT32960Login(Packet):
     name = "GB/T 32960 vehicle login (0x01)"
     fields_desc = [
@@ -138,8 +153,8 @@ class GBT32960Login(Packet):
         # One length m for all n codes, so derive it from the total.
         FieldLenField("storage_code_len", None, fmt="B", length_of="storage_codes",
                       adjust=lambda p, total: total // max(len(p.storage_codes), 1)),
-        FieldListField("storage_codes", [], StrLenField("", b"", length_from=lambda p: p.storage_code_len),
-                       count_from=lambda p: p.storage_count, max_count=0xFF),
+        CountedList("storage_codes", [], StrLenField("", b"", length_from=lambda p: p.storage_code_len),
+                    count_from=lambda p: p.storage_count, max_count=0xFF),
     ]
 
 
