@@ -11,14 +11,19 @@ import os
 import random
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from harness.commands import analyze as analyze_command
 from harness.commands import diff as diff_command
+from harness.commands import keygen as keygen_command
 from harness.commands import replay as replay_command
 from harness.commands import rig_check as rig_command
 from harness.errors import ConfigError, HarnessError
 from harness.findings import Verdict
 from harness.paths import data_dir, default_rig
+
+if TYPE_CHECKING:
+    from harness.report.keys import Signer
 
 USAGE, ERROR = 2, 4
 
@@ -40,6 +45,11 @@ def main(argv: list[str] | None = None) -> int:
     run.add_argument("--compare", type=Path, metavar="PREVIOUS_BUNDLE",
                      help="after the run, list what changed since an earlier run (bundle, reports dir or results.json)")
     run.add_argument("--archive", action="store_true", help="also pack the evidence bundle as reports/bundle.tar.gz")
+    run.add_argument("--sign", type=Path, metavar="KEY",
+                     help="sign the evidence bundle with this private key (PEM, Ed25519 or ECDSA; may hold the "
+                          "certificate too)")
+    run.add_argument("--sign-cert", type=Path, metavar="CERT",
+                     help="the X.509 certificate (PEM) of the --sign key, naming the lab")
     run.add_argument("--no-allure-report", dest="allure_report", action="store_false",
                      help="do not render the Allure HTML report even when a generator is installed")
     run.add_argument("--seed", type=int, default=None,
@@ -51,6 +61,7 @@ def main(argv: list[str] | None = None) -> int:
     diff_command.add_parser(sub)
     analyze_command.add_parser(sub)
     rig_command.add_parser(sub)
+    keygen_command.add_parser(sub)
     args = parser.parse_args(argv)
     try:
         if hasattr(args, "handler"):
@@ -79,6 +90,7 @@ def _run(args: argparse.Namespace) -> int:
     rig = load_rig(args.rig or default_rig())
     load_profile(args.profile)
     validate(args.vecu_defect)
+    signer = _signer(args.sign, args.sign_cert)  # a key that does not load stops the run before it starts
     # read the earlier run first: it may live in the reports directory this run overwrites
     previous = load_run(args.compare) if args.compare else None
     if rig.is_virtual:
@@ -113,12 +125,22 @@ def _run(args: argparse.Namespace) -> int:
     verdict = Verdict(json.loads(results.read_text(encoding="utf-8"))["verdict"])
     try:
         publish(reports, rig, args.profile, PublishOptions(args.archive, args.allure_report, previous,
-                                                           str(args.compare or "")))
+                                                           str(args.compare or ""), signer))
     except (HarnessError, OSError) as exc:
         print(f"harness: error: the evidence bundle could not be written: {exc}", file=sys.stderr)
         return ERROR
     print(f"harness: overall verdict {verdict.value.upper()}; report {reports / 'index.html'}")
     return verdict.exit_status
+
+
+def _signer(key: Path | None, certificate: Path | None) -> Signer | None:
+    from harness.report.keys import load_signer
+
+    if key is None:
+        if certificate is not None:
+            raise ConfigError("--sign-cert needs --sign KEY, the certificate's private key")
+        return None
+    return load_signer(key, certificate)
 
 
 def _parallel_args(workers: int, virtual: bool, allure_results: Path) -> list[str]:

@@ -11,6 +11,7 @@ import shutil
 import stat
 import subprocess
 import sys
+import tarfile
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,8 @@ import pytest
 
 from harness.report.bundle import BundleSources, write_bundle
 from harness.report.judgment import findings_json
-from harness.report.manifest import MANIFEST, SUMS, BundleError, file_digest, verify
+from harness.report.keys import load_trusted, write_key_pair
+from harness.report.manifest import ENVELOPE, MANIFEST, SUMS, BundleError, file_digest, verify
 from harness.report.replay import ReplayedTest, replay
 from harness.vecu.defects import load_catalogue
 from tests.harness_runner import ROOT, RunResult, harness_run
@@ -28,16 +30,25 @@ PREFERRED_DEFECT = "location-to-overseas"
 
 
 @pytest.fixture(scope="module")
-def defect_run(compliant_run: RunResult, tmp_path_factory: pytest.TempPathFactory) -> RunResult:
-    """The tests of one rule against a vECU with that rule's defect: fail verdicts to replay, and a
-    comparison with the compliant run's bundle."""
+def lab_key(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """The lab's signing key (private, public)."""
+    private, public, _ = write_key_pair(tmp_path_factory.mktemp("keys") / "lab.key")
+    return private, public
+
+
+@pytest.fixture(scope="module")
+def defect_run(compliant_run: RunResult, lab_key: tuple[Path, Path],
+               tmp_path_factory: pytest.TempPathFactory) -> RunResult:
+    """The tests of one rule against a vECU with that rule's defect: fail verdicts to replay, a comparison
+    with the compliant run's bundle, and a bundle signed with the lab's key."""
     passing = {rule for t in compliant_run.results["tests"] if t["verdict"] == "pass" for rule in t["rules"]}
     candidates = sorted((d for d in load_catalogue().values() if d.rule in passing),
                         key=lambda d: (d.name != PREFERRED_DEFECT, d.name))
     assert candidates, "no seeded defect whose rule has a passing suite test"
     defect = candidates[0]
     return harness_run(tmp_path_factory.mktemp("defect"), "--vecu-defect", defect.name, "--rule", defect.rule,
-                       "--archive", "--seed", "4242", "--compare", str(compliant_run.reports / "bundle"))
+                       "--archive", "--seed", "4242", "--compare", str(compliant_run.reports / "bundle"),
+                       "--sign", str(lab_key[0]))
 
 
 def _cli(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
@@ -205,6 +216,21 @@ def test_archive_replays_and_a_damaged_archive_is_refused(defect_run: RunResult,
     damaged.write_bytes(archive.read_bytes()[: archive.stat().st_size // 2])
     with pytest.raises(BundleError):
         replay(damaged)
+
+
+def test_signed_run_archive_replays_only_with_the_lab_key(defect_run: RunResult, lab_key: tuple[Path, Path],
+                                                         tmp_path: Path) -> None:
+    """`harness run --sign` signs the bundle and its archive; `replay --trust` checks the lab's key first."""
+    archive = defect_run.reports / "bundle.tar.gz"
+    assert f"harness: bundle signed by key {load_trusted(lab_key[1]).keyid[:16]}: " in defect_run.stdout
+    with tarfile.open(archive) as tar:
+        assert f"bundle/{ENVELOPE}" in tar.getnames()
+    done = _cli("replay", str(archive), "--trust", str(lab_key[1]), cwd=tmp_path)
+    assert done.returncode == defect_run.status == 1, done.stderr
+    assert "signed by lab.key.pub (key " in done.stdout and "signature verified" in done.stdout
+    _, other = write_key_pair(tmp_path / "other.key")[:2]
+    done = _cli("replay", str(archive), "--trust", str(other), cwd=tmp_path)
+    assert done.returncode == 4 and done.stdout == "" and "signed by another key" in done.stderr
 
 
 def _explain(differences: list[ReplayedTest]) -> str:

@@ -1,8 +1,9 @@
-"""`harness replay BUNDLE [--json]`: verify an evidence bundle and re-judge it offline, printing the
-verdicts and findings; no rig, no namespaces, no root.
+"""`harness replay BUNDLE [--trust PUBKEY_OR_CERT] [--json]`: verify an evidence bundle and re-judge it offline,
+printing the verdicts and findings; no rig, no namespaces, no root.
 
 Exit status: the overall verdict's (0 pass, 1 fail, 3 inconclusive, 4 error); 4 as well when the bundle
-fails verification or the replay does not reproduce the recorded run."""
+fails verification, is not signed by the trusted key, or the replay does not reproduce the recorded run;
+2 when the trusted key file does not load."""
 
 from __future__ import annotations
 
@@ -19,17 +20,21 @@ if TYPE_CHECKING:  # the checks load only when a replay runs, so `harness --help
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     parser = sub.add_parser("replay", help="re-judge an evidence bundle offline and print its verdicts and findings")
     parser.add_argument("bundle", type=Path, help="the bundle directory (reports/bundle) or its .tar.gz archive")
+    parser.add_argument("--trust", type=Path, metavar="PUBKEY_OR_CERT",
+                        help="replay only a bundle signed with this key (PEM public key or X.509 certificate)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of text")
     parser.set_defaults(handler=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from harness.findings import Verdict
+    from harness.report.keys import load_trusted
     from harness.report.manifest import BundleError
     from harness.report.replay import replay
 
+    trusted = load_trusted(args.trust) if args.trust is not None else None  # ConfigError: exit status 2
     try:
-        result = replay(args.bundle)
+        result = replay(args.bundle, trusted)
     except BundleError as exc:
         print(f"harness: error: {exc}", file=sys.stderr)
         return Verdict.ERROR.exit_status
@@ -51,7 +56,7 @@ def text(result: Replay) -> str:
 
     data = result.to_dict()
     lines = [f"replay of {result.bundle} (profile {data['profile']}, recorded {data['started']}); "
-             "bundle verified against its manifest", "", summary_table(data), ""]
+             f"bundle verified against its manifest; {result.signature.describe()}", "", summary_table(data), ""]
     for test in result.tests:
         lines.append(f"{printable(test.name)}: {test.verdict.value.upper()}"
                      + ("" if test.reproduced else f"  (recorded {test.recorded_verdict.upper()}: NOT REPRODUCED)"))

@@ -1,7 +1,8 @@
 """Integrity of an evidence bundle: manifest.json lists every file with its sha256, SHA256SUMS lists
 the same plus the manifest itself, so one changed, missing or added byte anywhere is caught.
 
-SHA256SUMS is in `sha256sum -c` format, so a bundle can be checked without the harness too."""
+SHA256SUMS is in `sha256sum -c` format, so a bundle can be checked without the harness too. A signed bundle
+also holds manifest.dsse.json, the signature over the manifest (harness.report.signing), outside both lists."""
 
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ import os
 import re
 import tarfile
 import tempfile
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
@@ -21,6 +22,7 @@ from harness.errors import HarnessError
 
 MANIFEST = "manifest.json"
 SUMS = "SHA256SUMS"
+ENVELOPE = "manifest.dsse.json"  # signs the manifest, so it cannot be listed in it
 _SUM_LINE = re.compile(r"([0-9a-f]{64})  ([^\n]+)")
 
 
@@ -114,7 +116,7 @@ def verify(root: Path) -> Bundle:
     if sums != {**files, MANIFEST: sums[MANIFEST]}:
         differ = sorted(set(sums) ^ (set(files) | {MANIFEST})) or sorted(k for k in files if sums.get(k) != files[k])
         raise BundleError(f"{root}: {SUMS} and {MANIFEST} disagree about {differ[0]}; the bundle has been altered")
-    present = _on_disk(root)
+    present = _on_disk(root) - {ENVELOPE}
     expected = set(files) | {MANIFEST, SUMS}
     if expected - present:
         gone = sorted(expected - present)
@@ -132,9 +134,13 @@ def verify(root: Path) -> Bundle:
 
 
 @contextlib.contextmanager
-def open_bundle(path: Path) -> Iterator[Bundle]:
-    """A verified bundle from a directory or a .tar.gz archive (unpacked to a temporary directory)."""
+def open_bundle(path: Path, first: Callable[[Path], object] | None = None) -> Iterator[Bundle]:
+    """A verified bundle from a directory or a .tar.gz archive (unpacked to a temporary directory).
+
+    `first` sees the bundle's directory before the files are checked (the signature, when one is required)."""
     if path.is_dir():
+        if first is not None:
+            first(path)
         yield verify(path)
         return
     if not path.is_file():
@@ -147,4 +153,6 @@ def open_bundle(path: Path) -> Iterator[Bundle]:
             raise BundleError(f"{path}: not a readable bundle archive: {exc}") from None
         tops = [p for p in Path(scratch).iterdir()]
         root = tops[0] if len(tops) == 1 and tops[0].is_dir() else Path(scratch)
+        if first is not None:
+            first(root)
         yield verify(root)

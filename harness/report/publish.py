@@ -15,6 +15,7 @@ from harness.policy.profile import PROFILE_DIR
 from harness.report.allure_render import render
 from harness.report.bundle import BundleSources, write_archive, write_bundle
 from harness.report.compare import compare
+from harness.report.keys import Signer
 from harness.rig.config import Rig
 
 BUNDLE, ARCHIVE, ALLURE_REPORT = "bundle", "bundle.tar.gz", "allure-report"
@@ -26,6 +27,7 @@ class PublishOptions:
     allure: bool = True
     previous: dict[str, Any] | None = None  # the run record to compare with, loaded before the run
     previous_name: str = ""
+    signer: Signer | None = None  # signs the bundle's manifest (harness run --sign)
 
 
 def profile_file(name_or_path: str) -> Path:
@@ -50,6 +52,10 @@ def publish(reports: Path, rig: Rig, profile: str, options: PublishOptions,
     bundle = write_bundle(reports, reports / BUNDLE,
                           BundleSources(rig.path, profile_file(profile), rig.can.dbc, rig.can.mapping))
     say(f"harness: evidence bundle {bundle} (may hold personal data; see its manifest.json)")
+    if options.signer is not None:
+        from harness.report.signing import sign_bundle
+
+        say(f"harness: bundle signed by {options.signer.describe()}: {sign_bundle(bundle, options.signer)}")
     if options.archive:
         say(f"harness: bundle archive {write_archive(bundle, reports / ARCHIVE)}")
     if options.previous is not None:

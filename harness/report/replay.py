@@ -2,7 +2,8 @@
 mapping, profile and netmap, running the checks the live run recorded with the parameters it recorded.
 
 No rig, no namespaces, no root: checks are pure functions of evidence and policy, so the verdicts and
-findings must come out exactly as the live run wrote them; any difference is reported, never hidden."""
+findings must come out exactly as the live run wrote them; any difference is reported, never hidden. Given a
+trusted key, a bundle that is not signed by it is refused before anything is replayed."""
 
 from __future__ import annotations
 
@@ -21,7 +22,9 @@ from harness.policy.netmap import load_netmap
 from harness.policy.policy import Policy
 from harness.policy.profile import load_profile
 from harness.report.judgment import canonical, conclude, findings_json
+from harness.report.keys import TrustedKey
 from harness.report.manifest import Bundle, BundleError, open_bundle
+from harness.report.signing import Signature, inspect, require_signature
 from harness.report.versions import code_digest
 from harness.truth.files import parse_truth
 from harness.truth.model import GroundTruth
@@ -56,6 +59,7 @@ class Replay:
     tests: list[ReplayedTest]
     recorded_code: str = ""  # the digest of the harness code that made the bundle
     replay_code: str = ""  # ...and of the code replaying it: a difference explains changed findings
+    signature: Signature = field(default_factory=lambda: Signature(False))
 
     @property
     def same_code(self) -> bool:
@@ -73,18 +77,28 @@ class Replay:
         return {"bundle": self.bundle, "profile": self.run.get("profile"), "started": self.run.get("started"),
                 "verdict": self.verdict.value, "reproduced": not self.differences,
                 "harness_code": {"bundle": self.recorded_code, "replay": self.replay_code},
+                "signature": {"signed": self.signature.signed, "verified": bool(self.signature.verified_by),
+                              "signer": self.signature.verified_by, "keyids": list(self.signature.keyids),
+                              "problem": self.signature.problem, "summary": self.signature.describe()},
                 "counts": {v.value: sum(1 for t in self.tests if t.verdict is v) for v in Verdict},
                 "tests": [t.to_dict() for t in self.tests]}
 
 
-def replay(path: Path) -> Replay:
-    """Verify the bundle at `path` (directory or archive), then re-judge every test in it."""
-    with open_bundle(path) as bundle:
+def replay(path: Path, trust: TrustedKey | None = None) -> Replay:
+    """Verify the bundle at `path` (directory or archive), then re-judge every test in it.
+
+    With `trust`, the bundle must carry a signature of that key over its manifest (BundleError otherwise)."""
+    signatures: list[Signature] = []
+
+    def signed(root: Path) -> None:
+        signatures.append(require_signature(root, trust) if trust is not None else inspect(root))
+
+    with open_bundle(path, signed) as bundle:
         policy, codec = _policy(bundle), _codec(bundle)
         run = bundle.run()
         tests = [_replay_test(bundle, test, policy, codec) for test in run["tests"]]
         recorded = _recorded_code(bundle)
-    return Replay(str(path), run, tests, recorded, code_digest())
+    return Replay(str(path), run, tests, recorded, code_digest(), signatures[0])
 
 
 def _recorded_code(bundle: Bundle) -> str:
