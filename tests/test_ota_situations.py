@@ -12,8 +12,8 @@ from harness.checks.ota_inhibit import check_drive_inhibit
 from harness.checks.ota_safety import check_safe_state
 from harness.policy.policy import Policy
 from tests.ota_evidence import DRIVING, PARKED, OtaBus
-from tests.synthetic_evidence import policy, verdicts
 from tests.synthetic_evidence import evidence as build_evidence
+from tests.synthetic_evidence import policy, verdicts
 from tests.test_ota_checks import _isotp
 
 C = 4201
