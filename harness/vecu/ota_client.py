@@ -80,13 +80,7 @@ class OtaClient:
         return version_text(shown)
 
     def outputs(self) -> dict[str, Any]:
-        inhibited = self.state in ("Installing", "Activating") or self.bricked
-        if "no-drive-inhibit" in self.defects or ("inhibit-released-at-activation" in self.defects
-                                                   and self.state == "Activating"):
-            inhibited = False
-        reason = ("OtaActivation" if self.state == "Activating" else "OtaInstallation") if inhibited else "None"
-        if "inhibit-without-reason" in self.defects:
-            reason = "None"
+        inhibited, reason = self._inhibit()
         values: dict[str, Any] = {
             "ota.status.state": self.state,
             "ota.status.progress_pct": self.progress,
@@ -119,6 +113,16 @@ class OtaClient:
             "ota.notice.digest": digest,
         })
         return values
+
+    def _inhibit(self) -> tuple[bool, str]:
+        """Whether driving is inhibited, and the reason the owner is shown: while the update installs
+        and activates, and for good on a vehicle left without valid software."""
+        inhibited = self.state in ("Installing", "Activating") or self.bricked
+        if "no-drive-inhibit" in self.defects or ("inhibit-released-at-activation" in self.defects
+                                                   and self.state == "Activating"):
+            inhibited = False
+        reason = ("OtaActivation" if self.state == "Activating" else "OtaInstallation") if inhibited else "None"
+        return inhibited, "None" if "inhibit-without-reason" in self.defects else reason
 
     # -- the state machine, advanced on every tick of vehicle time ---------------------------
     def tick(self, now: float, inputs: Mapping[str, Any]) -> None:
