@@ -14,10 +14,11 @@ import lzma
 import math
 import re
 import zlib
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import unquote_to_bytes
+
+import numpy as np
 
 from harness.net.classify import image_format
 from harness.truth.positions import Number
@@ -27,9 +28,9 @@ MAX_DEPTH = 5
 MAX_VIEWS = 256
 MAX_OUTPUT = 16 << 20          # bytes a decompression may produce
 OPAQUE_MIN = 64                # bytes: shorter fields are keys, digests, nonces, not payloads
-_TOKEN = re.compile(rb"[A-Za-z0-9+/_-]{16,}={0,2}")
+_TOKEN = re.compile(rb"[A-Za-z0-9+/_-]{11,}={0,2}")
 _HEXISH = re.compile(rb"(?:[0-9a-fA-F]{2})+")
-_PRINTABLE = frozenset(range(32, 127)) | {9, 10, 13}
+_TEXT_BYTES = bytes([9, 10, 13, *range(32, 127), *range(0x80, 0x100)])  # UTF-8 beyond ASCII counts as text
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,7 @@ def _decode_token(token: bytes) -> tuple[str, bytes] | None:
     bare = token.rstrip(b"=")
     if _HEXISH.fullmatch(bare) and len(bare) >= 16:
         return "hex", binascii.unhexlify(bare)
-    if len(bare) < 20:
+    if len(bare) < 11:  # 8 bytes take 11 base64 characters
         return None
     url = b"-" in bare or b"_" in bare
     if url and (b"+" in bare or b"/" in bare):
@@ -106,13 +107,9 @@ def _decode_token(token: bytes) -> tuple[str, bytes] | None:
         decoded = base64.urlsafe_b64decode(padded) if url else base64.b64decode(padded, validate=True)
     except (binascii.Error, ValueError):
         return None
-    if len(decoded) < 8 or looks_like_text(decoded) and not _wordish(decoded):
-        return None  # a long identifier that happens to be base64 decodes to noise that is not text
+    if len(decoded) < 8:
+        return None
     return ("base64url" if url else "base64"), decoded
-
-
-def _wordish(data: bytes) -> bool:
-    return sum(c in b" ,:;{}[]\"'=&" for c in data) * 20 >= len(data) or data.lstrip()[:1] in (b"{", b"[")
 
 
 def _json_strings(data: bytes) -> list[str]:
@@ -139,6 +136,7 @@ def _containers(data: bytes, path: tuple[str, ...], depth: int, found: Unwrapped
         document = reader(data)
         if document is not None:
             found.documents.append(document)
+            found.numbers.append((_numbers(document), (*path, name)))
             for value in _leaves(document):
                 raw = value.encode("utf-8", "surrogatepass") if isinstance(value, str) else value
                 _walk(raw, (*path, name), depth + 1, found, label)
@@ -149,7 +147,24 @@ def _containers(data: bytes, path: tuple[str, ...], depth: int, found: Unwrapped
         for chunk in message.chunks:
             _walk(chunk, (*path, "protobuf"), depth + 1, found, label)
         return True
-    return is_numeric_array(data)
+    return False
+
+
+def _numbers(document: Any) -> list[Number]:
+    """The numbers of a document in reading order (map values after their keys), for pairing."""
+    numbers: list[Number] = []
+    stack = [document]
+    while stack and len(numbers) < 4096:
+        item = stack.pop()
+        if isinstance(item, dict):
+            stack.extend(reversed(list(item.values())))
+        elif isinstance(item, list | tuple):
+            stack.extend(reversed(item))
+        elif isinstance(item, float):
+            numbers.append(Number(item, "double", False))
+        elif isinstance(item, int) and not isinstance(item, bool):
+            numbers.append(Number(float(item), "integer", True))
+    return numbers
 
 
 def _leaves(document: Any) -> list[str | bytes]:
@@ -207,10 +222,9 @@ def looks_like_text(data: bytes) -> bool:
     sample = data[:4096]
     if not sample:
         return False
-    printable = sum(1 for b in sample if b in _PRINTABLE or b >= 0x80)
-    if printable < 0.95 * len(sample):
+    if len(sample.translate(None, _TEXT_BYTES)) > 0.05 * len(sample):  # what is left is not text
         return False
-    if any(b >= 0x80 for b in sample):
+    if not sample.isascii():
         try:
             sample.decode("utf-8")
         except UnicodeDecodeError as exc:
@@ -220,9 +234,10 @@ def looks_like_text(data: bytes) -> bool:
 
 
 def entropy(data: bytes) -> float:
-    counts = Counter(data)
-    total = len(data)
-    return -sum(n / total * math.log2(n / total) for n in counts.values())
+    """Shannon entropy of the bytes, in bits per byte."""
+    counts = np.bincount(np.frombuffer(data, dtype=np.uint8), minlength=256)
+    share = counts[counts > 0] / len(data)
+    return float(-(share * np.log2(share)).sum())
 
 
 def looks_random(data: bytes) -> bool:
@@ -235,16 +250,17 @@ def looks_random(data: bytes) -> bool:
 def is_numeric_array(data: bytes) -> bool:
     """An array of float32 or float64 values of plausible magnitude (embeddings, signals): structured
     numbers, not ciphertext, though their bytes look busy."""
-    import numpy as np
-
     for dtype in ("<f4", ">f4", "<f8", ">f8"):
         width = int(dtype[-1])
         if len(data) < 8 * width or len(data) % width:
             continue
-        values = np.frombuffer(data, dtype=dtype)
-        with np.errstate(all="ignore"):
-            magnitude = np.abs(values)
-            ok = np.isfinite(values) & ((magnitude == 0) | ((magnitude > 1e-6) & (magnitude < 1e6)))
-        if ok.all():
+        # the first values settle it for ciphertext, which fails at once; only a real array is read whole
+        if _plausible(np.frombuffer(data, dtype=dtype, count=8)) and _plausible(np.frombuffer(data, dtype=dtype)):
             return True
     return False
+
+
+def _plausible(values: np.ndarray) -> bool:
+    with np.errstate(all="ignore"):
+        magnitude = np.abs(values)
+        return bool((np.isfinite(values) & ((magnitude == 0) | ((magnitude > 1e-6) & (magnitude < 1e6)))).all())

@@ -20,7 +20,7 @@ SCALES = (100_000, 1_000_000, 10_000_000)
 _NUMBER = re.compile(rb"(?<![\w.])-?\d{1,10}(?:\.\d{1,17})?(?![\w.])")
 TEXT_GAP = 64          # bytes between the two numbers of a text pair
 PAIR_REACH = 2         # a number pairs with the next this many numbers
-GAPS = (0, 1, 2)       # bytes between a binary latitude and longitude (adjacent, a tag or separator)
+GAPS = (0, 1, 2, 3, 4)  # bytes between a binary latitude and longitude: adjacent, or a tag, key or separator
 
 
 @dataclass(frozen=True)
@@ -38,7 +38,8 @@ def precision_of(decimals: int) -> float:
 
 
 def _decimals_of_float(value: float, single: bool) -> int:
-    text = np.format_float_positional(np.float32(value) if single else value, unique=True, trim="-")
+    with np.errstate(all="ignore"):
+        text = np.format_float_positional(np.float32(value) if single else value, unique=True, trim="-")
     return len(text.split(".")[1]) if "." in text else 0
 
 
@@ -118,7 +119,7 @@ def number_positions(numbers: list[Number], time: float | None, index: TrackInde
 
 def binary_positions(blobs: list[bytes], times: list[float | None], index: TrackIndex) -> list[PositionHit]:
     """Every offset of every blob read as int32 (three scales), float32 and float64 in both byte
-    orders; a latitude and a longitude of one reading at most two bytes apart, inside one blob."""
+    orders; a latitude and a longitude of one reading at most four bytes apart, inside one blob."""
     if not index or not blobs:
         return []
     separator = b"\0" * 16

@@ -87,7 +87,7 @@ class Recogniser:
                 for hit in text_positions(view.data, time, self.track):
                     self._position(result, hit, view.path, label)
         for numbers, path in found.numbers:
-            for hit in number_positions(numbers, time, self.track, "protobuf"):
+            for hit in number_positions(numbers, time, self.track, path[-1]):
                 self._position(result, hit, path[:-1], label)
 
     @staticmethod
