@@ -22,6 +22,8 @@ import pytest
 from tests.harness_runner import ROOT, RunResult, harness_run, leftover_namespaces
 
 SUITE = str(ROOT / "tests" / "data" / "faults" / "fault_suite.py")
+# under `-n 2 --dist loadgroup` the module's live runs happen once, on one worker
+pytestmark = pytest.mark.xdist_group("fault_matrix")
 FILE_LIMIT = 64 * 1024  # bytes any one file of the run may reach: evidence writes fail as on a full disk
 
 
