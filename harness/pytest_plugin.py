@@ -263,7 +263,7 @@ def judge(request: pytest.FixtureRequest, capture: Capture, policy: Policy) -> C
             seed = record.seeds["hypothesis"]
             record.reason += f" (hypothesis seed {seed}: rerun with harness run --seed {seed})"
         record.verdict = verdict
-        _attach(record, evidence)
+        _attach(record, evidence, policy)
         if verdict is not Verdict.PASS:
             raise VerdictRaised(verdict, record.reason, record.findings)
         return verdict
@@ -271,10 +271,11 @@ def judge(request: pytest.FixtureRequest, capture: Capture, policy: Policy) -> C
     return judge_findings
 
 
-def _attach(record: TestRecord, evidence: Evidence) -> None:
+def _attach(record: TestRecord, evidence: Evidence, policy: Policy) -> None:
     from harness.report.allure_results import attach_judgment
+    from harness.report.timeline_svg import record_timeline
 
-    attach_judgment(record, evidence)
+    attach_judgment(record, evidence, record_timeline(record, evidence, policy.netmap))
 
 
 # -- records and outcomes ------------------------------------------------------------------------

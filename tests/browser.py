@@ -195,8 +195,9 @@ class Page:
             time.sleep(0.1)
         raise TimeoutError(f"the page never satisfied {expression!r}")
 
-    def screenshot(self, path: Path) -> Path:
-        data = self.browser.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": True},
+    def screenshot(self, path: Path, full_page: bool = False) -> Path:
+        """The window (or the whole page, which for a long report takes long on a loaded machine) as PNG."""
+        data = self.browser.send("Page.captureScreenshot", {"format": "png", "captureBeyondViewport": full_page},
                                  self.session)["data"]
         path.write_bytes(base64.b64decode(data))
         return path

@@ -15,6 +15,7 @@ from harness.report import loopback
 from harness.report.allure_render import clean_page, external_urls, render
 from harness.report.allure_results import SEVERITY_ORDER
 from harness.report.loopback import unavailable
+from harness.report.timeline_svg import safe_svg
 from harness.rig import netns
 from tests.harness_runner import RunResult
 
@@ -59,7 +60,8 @@ def test_results_attach_findings_and_a_capture_excerpt(compliant_run: RunResult)
     folder = compliant_run.reports / "allure-results"
     for result in _results(compliant_run):
         attached = {a["name"]: folder / a["source"] for a in result["attachments"]}  # type: ignore[attr-defined]
-        assert {"findings", "findings (decoded, JSON)", "capture excerpt"} <= set(attached)
+        assert {"findings", "findings (decoded, JSON)", "capture excerpt", "timeline"} <= set(attached)
+        assert safe_svg(attached["timeline"].read_text(encoding="utf-8"))
         findings = json.loads(attached["findings (decoded, JSON)"].read_text(encoding="utf-8"))
         assert findings and all(f["clause"] and f["verdict"] for f in findings)
         excerpt = attached["capture excerpt"].read_text(encoding="utf-8")

@@ -99,7 +99,21 @@ def test_html_report_of_the_bundle_renders_lists_every_clause_and_links_resolve(
             assert parts.scheme == "file", absolute
             target = Path(unquote(parts.path))
             assert target.is_file() and bundle in target.parents, raw
-    shot = page.screenshot(tmp_path / "report.png")
+    # every test's timeline is drawn in the page from its evidence: lanes, egress marks, findings
+    judged = [t for t in run["tests"] if t.get("checks")]
+    assert judged and all("timeline" in t["evidence"] for t in judged), [t["name"] for t in judged]
+    drawn = [t for t in run["tests"] if "timeline" in t["evidence"]]
+    figures = page.evaluate("[...document.querySelectorAll('svg.timeline')].map(s => ({"
+                            "height: s.getBoundingClientRect().height, width: s.getBoundingClientRect().width, "
+                            "egress: s.querySelectorAll('rect.egress').length, "
+                            "text: [...s.querySelectorAll('text')].map(t => t.textContent).join('|')}))")
+    assert len(figures) == len(drawn)
+    for figure in figures:
+        assert figure["height"] > 200 and figure["width"] > 600, figure["height"]
+        assert all(lane in figure["text"] for lane in ("speed (km/h)", "gear", "OTA state", "findings")), figure
+    assert sum(f["egress"] for f in figures) > 0
+    page.evaluate("document.querySelector('svg.timeline').scrollIntoView()")
+    shot = page.screenshot(tmp_path / "report.png")  # the window, on the first timeline
     assert shot.stat().st_size > 10_000
     _assert_sealed(chromium)
     requests = chromium.requests()[before:]

@@ -23,7 +23,7 @@ _VOID = {"meta", "br", "hr", "img", "input", "link", "col", "area", "base", "wbr
 _ALLOWED_TAGS = {
     "html", "head", "meta", "title", "style", "body", "header", "main", "section", "div", "h1", "h2",
     "h3", "h4", "dl", "dt", "dd", "p", "span", "code", "ul", "li", "a", "table", "thead", "tbody",
-    "tr", "th", "td",
+    "tr", "th", "td", "details", "summary",
 }
 _ALLOWED_ATTRS = {"lang", "charset", "http-equiv", "content", "name", "class", "id", "href"}
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
@@ -149,11 +149,30 @@ def _display_width(line: str) -> int:
     return sum(2 if unicodedata.east_asian_width(ch) in ("W", "F") else 1 for ch in line)
 
 
-def _summary_rows(table: str) -> list[str]:
+def _summary_rows(table: str) -> list[list[str]]:
+    """The table's rows, each the lines it wraps onto: a row starts where the verdict column is filled."""
     lines = table.splitlines()
     rules = [i for i, line in enumerate(lines) if line and set(line) == {"-"}]
     assert len(rules) == 2, table
-    return lines[rules[0] + 1 : rules[1]]
+    verdict_at = lines[0].index("VERDICT")
+    rows: list[list[str]] = []
+    for line in lines[rules[0] + 1 : rules[1]]:
+        if line[verdict_at:verdict_at + 1].strip():
+            rows.append([line])
+        else:
+            assert rows, line
+            rows[-1].append(line)
+    return rows
+
+
+def _summary_column(table: str, row: list[str], heading: str) -> str:
+    """One column of a (wrapped) row, its pieces joined as the reader joins them."""
+    header = table.splitlines()[0]
+    start = header.index(heading)
+    later = [header.index(h) for h in ("RULE", "TEST", "VERDICT", "REASON") if header.index(h) > start]
+    end = min(later) if later else None
+    pieces = [line[start:end].strip() for line in row]
+    return " ".join(p for p in pieces if p)
 
 
 def test_page_contains_every_clause_id_and_test_name(run: dict[str, Any]) -> None:
@@ -285,12 +304,14 @@ def test_write_html_creates_report(tmp_path: Path, run: dict[str, Any]) -> None:
 
 
 def test_summary_has_one_row_per_test(run: dict[str, Any]) -> None:
-    rows = _summary_rows(summary_table(run))
+    table = summary_table(run)
+    rows = _summary_rows(table)
     assert len(rows) == len(run["tests"])
     for test, row in zip(run["tests"], rows, strict=True):
-        assert test["name"] in row
-        assert f"  {test['verdict'].upper()}  " in row
-    assert rows[1].startswith("locality.rule")  # the terminal names the rule; the HTML lists its clauses
+        assert _summary_column(table, row, "TEST").replace(" ", "") == test["name"]
+        assert f"  {test['verdict'].upper()}  " in row[0]
+        assert _summary_column(table, row, "REASON") == test["reason"]  # whole, however long
+    assert rows[1][0].startswith("locality.rule")  # the terminal names the rule; the HTML lists its clauses
 
 
 def test_summary_totals_line(run: dict[str, Any]) -> None:
@@ -313,5 +334,21 @@ def test_summary_fits_terminal_and_drops_control_characters(run: dict[str, Any])
     assert "\x1b" not in table and "\x07" not in table
     rows = _summary_rows(table)
     assert len(rows) == len(run["tests"])  # the newline did not split the row
-    assert rows[0].endswith("...")
+    assert len(rows[0]) > 3  # the long reason wrapped, nothing cut
+    assert "".join(line.rsplit("  ", 1)[-1] for line in rows[0]).count("数据出境") == 60
+    assert all(_display_width(line) <= 120 for line in table.splitlines())
+
+
+def test_summary_wraps_the_whole_reason_under_its_column(run: dict[str, Any]) -> None:
+    reason = ("20 positions to 203.0.113.50 give only 5 neighbouring distinct values on one axis (at least 6 are "
+              "needed to tell a grid from chance); rerun with harness run --seed 270752895")
+    run["tests"][0]["reason"] = reason
+    run["tests"][0]["rules"] = ["ota.consent", "ota.safe-state", "ota.rollback", "ota.result-notice"]
+    table = summary_table(run)
+    row = _summary_rows(table)[0]
+    assert len(row) > 1
+    assert _summary_column(table, row, "REASON") == reason
+    assert _summary_column(table, row, "RULE") == "ota.consent, ota.safe-state, ota.rollback, ota.result-notice"
+    reason_at = table.splitlines()[0].index("REASON")
+    assert all(not line[:reason_at].strip() or line is row[0] or "ota." in line for line in row)
     assert all(_display_width(line) <= 120 for line in table.splitlines())

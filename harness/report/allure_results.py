@@ -1,5 +1,6 @@
 """Allure results for a conformance test: labels (rule family as epic, rule as feature, clause as
-story, severity from the profile) and the judgment's attachments (decoded findings, capture excerpt).
+story, severity from the profile) and the judgment's attachments (decoded findings, capture excerpt, the
+test's timeline drawing).
 
 Allure is optional at run time: without the allure-pytest plugin active these calls do nothing."""
 
@@ -31,8 +32,9 @@ def label(rules: list[str], clauses: list[dict[str, str]], severities: list[str]
         allure.dynamic.severity(allure.severity_level(max(known, key=SEVERITY_ORDER.index)))
 
 
-def attach_judgment(record: TestRecord, evidence: Evidence) -> None:
-    """Attach what the verdict rests on: the findings (text and JSON) and an excerpt of the capture."""
+def attach_judgment(record: TestRecord, evidence: Evidence, timeline: str | None = None) -> None:
+    """Attach what the verdict rests on: the findings (text and JSON), an excerpt of the capture and the
+    timeline (SVG) of the test."""
     allure = _allure()
     if allure is None:
         return
@@ -43,6 +45,8 @@ def attach_judgment(record: TestRecord, evidence: Evidence) -> None:
     allure.attach(json.dumps([f.to_dict() for f in record.findings], indent=2, ensure_ascii=False),
                   name="findings (decoded, JSON)", attachment_type=kind.JSON)
     allure.attach(capture_excerpt(evidence, record.findings), name="capture excerpt", attachment_type=kind.TEXT)
+    if timeline is not None:
+        allure.attach(timeline, name="timeline", attachment_type=kind.SVG)
 
 
 def _allure() -> Any:

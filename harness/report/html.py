@@ -1,6 +1,7 @@
 """Self-contained HTML report for a run record (written to ``reports/index.html``).
 
-Inline CSS only, no script and no external reference: the report must not leak data itself.
+Inline CSS only, no script and no external reference: the report must not leak data itself. Each test's
+timeline (an SVG the run drew from its evidence) is inlined when it passes the drawing's safety check.
 """
 
 from __future__ import annotations
@@ -15,10 +16,12 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from harness.report.grouping import FindingGroup, group_findings
 from harness.report.matrix import NOT_TESTED, matrix_entries, matrix_json
 from harness.report.summary import VERDICTS, count_verdicts, overall_verdict
+from harness.report.timeline_svg import SVG_NS, safe_svg
 
-__all__ = ["render_html", "write_html"]
+__all__ = ["load_timelines", "render_html", "write_html"]
 
 # The CSS must never contain url() or @import: either would make the browser fetch something.
 _CSS = """
@@ -35,6 +38,8 @@ dl.meta{display:grid;grid-template-columns:max-content 1fr;gap:.2rem 1rem}dl.met
 .v-error{background:#8250df}.v-unknown{background:#6e7781}
 .doc{white-space:pre-wrap;background:#f6f8fa;padding:.6rem;border-radius:.3rem}
 .warn{color:#cf222e;font-weight:700}.muted{color:#6e7781}.defect{color:#bf8700;font-weight:700}
+.figure{overflow-x:auto;margin:.6rem 0}.figure svg{max-width:100%;height:auto}
+details summary{cursor:pointer;color:#0969da}details table{font-size:.9em}.count{font-weight:700}
 """
 
 # Defence in depth: even if something slipped past escaping, the browser may load nothing.
@@ -48,6 +53,8 @@ _NO_CLAUSE = '<span class="muted">(no clause)</span>'
 _NO_CLAUSES = '<p class="muted">none</p>'
 _UNLINKED = '<span class="warn">(not a relative path; not linked)</span>'
 
+TIMELINE_KEY = "timeline"  # the evidence entry that names a test's timeline drawing
+_TIMELINE_LIMIT = 8_000_000  # bytes; a drawing larger than this is not inlined
 _SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.\-]*:")
 _NOT_ID = re.compile(r"[^A-Za-z0-9_-]+")
 _DIGITS = re.compile(r"(\d+)")
@@ -191,26 +198,44 @@ def _matrix(run: Mapping[str, Any], anchors: list[str]) -> str:
 
 
 def _findings(findings: Any) -> str:
-    items = [f for f in findings or () if isinstance(f, Mapping)]
-    if not items:
+    """One row per group of findings that differ only in source port or time; the members one click away."""
+    groups = group_findings(findings or ())
+    if not groups:
         return '<p class="muted">No findings recorded.</p>'
     heads = ("Check", "Verdict", "Clause", "Source &rarr; destination", "Region", "Protocol",
-             "Categories", "Detail", "Time (UTC)")
+             "Categories", "Detail", "Count", "Time (UTC)")
     rows = []
-    for f in items:
-        flow = _e(f.get("src", ""))
-        if f.get("dst"):
-            flow += f" &rarr; {_e(f.get('dst'))}"
-        cats = f.get("categories") or ()
-        cats_text = ", ".join(str(c) for c in cats) if isinstance(cats, list | tuple) else str(cats)
+    for g in groups:
+        flow = _e(g.source)
+        if g.dst:
+            flow += f" &rarr; {_e(g.dst)}"
         cells = [
-            _e(f.get("check", "")), _badge(f.get("verdict")), _e(f.get("clause", "")),
-            f'<span class="mono">{flow}</span>', _e(f.get("region", "")), _e(f.get("protocol", "")),
-            _e(cats_text), f'<span class="detail">{_e(f.get("detail", ""))}</span>', _when(f.get("time")),
+            _e(g.check), _badge(g.verdict), _e(g.clause), f'<span class="mono">{flow}</span>', _e(g.region),
+            _e(g.protocol), _e(", ".join(g.categories)), f'<span class="detail">{_e(g.detail)}</span>{_others(g)}',
+            f'<span class="count">{g.count}</span>', _span(g),
         ]
         rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>\n")
     head = "".join(f"<th>{h}</th>" for h in heads)
     return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{''.join(rows)}</tbody>\n</table>"
+
+
+def _others(group: FindingGroup) -> str:
+    others = len({str(m.get("detail") or "") for m in group.members}) - 1
+    return f' <span class="muted">(and {others} other detail{"s" if others > 1 else ""}: see the findings)</span>' \
+        if others > 0 else ""
+
+
+def _span(group: FindingGroup) -> str:
+    """The group's first and last time, and (for more than one) every member behind a <details>."""
+    first, last = group.first, group.last
+    when = _when(first) if first == last else f"{_when(first)} &ndash; {_when(last)}"
+    if group.count == 1:
+        return when
+    members = "".join(
+        f'<tr><td class="mono">{_e(m.get("src", ""))}</td><td>{_when(m.get("time"))}</td>'
+        f'<td class="detail">{_e(m.get("detail", ""))}</td></tr>' for m in group.members)
+    return (f"{when}<details><summary>{group.count} findings</summary><table><thead><tr><th>Source</th>"
+            f"<th>Time (UTC)</th><th>Detail</th></tr></thead><tbody>{members}</tbody></table></details>")
 
 
 def _stats(stats: Any) -> str:
@@ -241,7 +266,16 @@ def _evidence(evidence: Any) -> str:
     return "<ul>\n" + "\n".join(items) + "\n</ul>"
 
 
-def _test_section(test: Mapping[str, Any], anchor: str) -> str:
+def _timeline(test: Mapping[str, Any], timelines: Mapping[str, str]) -> str:
+    evidence = test.get("evidence")
+    path = evidence.get(TIMELINE_KEY) if isinstance(evidence, Mapping) else None
+    drawing = timelines.get(path) if isinstance(path, str) else None
+    if drawing is None:
+        return '<p class="muted">No timeline recorded.</p>'
+    return f'<div class="figure">{drawing}</div>'
+
+
+def _test_section(test: Mapping[str, Any], anchor: str, timelines: Mapping[str, str]) -> str:
     doc = inspect.cleandoc(str(test.get("doc") or "")) or "No description."
     rules = ", ".join(f"<code>{_e(r)}</code>" for r in test.get("rules") or ()) or "none"
     clauses = "".join(
@@ -257,21 +291,23 @@ def _test_section(test: Mapping[str, Any], anchor: str) -> str:
         f"<dt>Duration</dt><dd>{_seconds(test.get('duration_s'))}</dd>"
         f"<dt>Reason</dt><dd>{_e(test.get('reason') or '-')}</dd></dl>\n"
         f"<h4>Clauses</h4>\n{f'<ul>{clauses}</ul>' if clauses else _NO_CLAUSES}\n"
+        f"<h4>Timeline</h4>\n{_timeline(test, timelines)}\n"
         f"<h4>Findings</h4>\n{_findings(test.get('findings'))}\n"
         f"<h4>Capture statistics</h4>\n{_stats(test.get('capture_stats'))}\n"
         f"<h4>Evidence</h4>\n{_evidence(test.get('evidence'))}\n</section>"
     )
 
 
-def render_html(run: Mapping[str, Any]) -> str:
+def render_html(run: Mapping[str, Any], timelines: Mapping[str, str] | None = None) -> str:
     """Render ``run`` as one self-contained HTML5 page.
 
-    Every value from the record is escaped; evidence links are relative to ``reports/``.
+    Every value from the record is escaped; evidence links are relative to ``reports/``. ``timelines``
+    maps a test's timeline evidence path to its drawing, already checked by :func:`load_timelines`.
     """
     tests = [t for t in run.get("tests") or () if isinstance(t, Mapping)]
     anchors = _anchor_ids(tests)
     title = f"Conformance report - {run.get('profile', '-')} - {overall_verdict(run).upper()}"
-    sections = "\n".join(_test_section(t, a) for t, a in zip(tests, anchors, strict=True))
+    sections = "\n".join(_test_section(t, a, timelines or {}) for t, a in zip(tests, anchors, strict=True))
     return (
         '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f"{_HEAD_POLICY}\n"
@@ -282,7 +318,27 @@ def render_html(run: Mapping[str, Any]) -> str:
     )
 
 
+def load_timelines(run: Mapping[str, Any], reports: Path) -> dict[str, str]:
+    """The timeline drawings the record names, read from under ``reports`` and fit to inline: a path that
+    leaves the reports, a file too large or one with anything but plain shapes is left out."""
+    found: dict[str, str] = {}
+    root = reports.resolve()
+    for test in run.get("tests") or ():
+        evidence = test.get("evidence") if isinstance(test, Mapping) else None
+        path = evidence.get(TIMELINE_KEY) if isinstance(evidence, Mapping) else None
+        if not isinstance(path, str) or _relative_href(path) is None:
+            continue
+        file = (reports / path).resolve()
+        if root not in file.parents or not file.is_file() or file.stat().st_size > _TIMELINE_LIMIT:
+            continue
+        text = file.read_text(encoding="utf-8", errors="replace")
+        if safe_svg(text):
+            found[path] = text.replace(f' xmlns="{SVG_NS}"', "", 1)  # inline SVG needs no namespace
+    return found
+
+
 def write_html(run: Mapping[str, Any], path: Path) -> None:
-    """Write the rendered report to ``path`` (UTF-8), creating parent directories."""
+    """Write the rendered report to ``path`` (UTF-8), creating parent directories; the timelines the
+    record names are read relative to the report's directory."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(render_html(run), encoding="utf-8")
+    path.write_text(render_html(run, load_timelines(run, path.parent)), encoding="utf-8")

@@ -1,6 +1,7 @@
 """Plain-text summary of a run record for the terminal.
 
-One row per test (clauses, name, verdict, reason) plus a totals line; standard library only.
+One row per test (clauses, name, verdict, reason) plus a totals line; the reason is never cut, it wraps
+onto as many lines as it needs under its own column. Standard library only.
 """
 
 from __future__ import annotations
@@ -18,9 +19,9 @@ VERDICTS: tuple[str, ...] = ("pass", "fail", "inconclusive", "error")
 # Target terminal width; the reason column absorbs whatever the other columns leave.
 _WIDTH = 120
 _GAP = "  "
-_REASON_MIN = 20  # below this the reason stops being useful, so clause/name columns give way
+_REASON_MIN = 40  # narrower, a wrapped reason reads badly, so the rule and name columns give way
 _COLUMN_FLOOR = 16  # ...but never below this
-_ELLIPSIS = "..."  # ASCII, so the table survives terminals without a UTF-8 locale
+_BREAKS = "_,-./"  # where a word longer than its column is broken, before cutting it anywhere
 
 _ANSI = {"pass": "\x1b[32m", "fail": "\x1b[1;31m", "inconclusive": "\x1b[33m", "error": "\x1b[35m"}
 _RESET = "\x1b[0m"
@@ -58,22 +59,37 @@ def _width(text: str) -> int:
     return sum(_char_width(ch) for ch in text)
 
 
-def _fit(text: str, width: int) -> str:
-    """Truncate ``text`` to at most ``width`` display cells, marking the cut."""
-    if _width(text) <= width:
-        return text
-    budget = width - len(_ELLIPSIS)
-    if budget <= 0:
-        return _ELLIPSIS[:width]
-    out: list[str] = []
-    used = 0
-    for ch in text:
-        cw = _char_width(ch)
-        if used + cw > budget:
+def _wrap(text: str, width: int) -> list[str]:
+    """``text`` in lines of at most ``width`` display cells: broken at spaces, a word longer than the
+    column after one of ``_BREAKS`` (test names, rule lists), else anywhere. Nothing is left out."""
+    lines: list[str] = []
+    current = ""
+    for word in text.split(" "):
+        candidate = f"{current} {word}" if current else word
+        if _width(candidate) <= width:
+            current = candidate
+            continue
+        if current:
+            lines.append(current)
+        while _width(word) > width:
+            head = _head(word, width)
+            lines.append(head)
+            word = word[len(head):]
+        current = word
+    if current or not lines:
+        lines.append(current)
+    return lines
+
+
+def _head(word: str, width: int) -> str:
+    """The longest start of ``word`` that fits ``width``, ending after a break character if one is there."""
+    head, used = "", 0
+    for ch in word:
+        if used + _char_width(ch) > width:
             break
-        out.append(ch)
-        used += cw
-    return "".join(out) + _ELLIPSIS
+        head, used = head + ch, used + _char_width(ch)
+    cut = max(head.rfind(ch) for ch in _BREAKS)
+    return head[:cut + 1] if cut > 0 else (head or word[:1])
 
 
 def _pad(text: str, width: int) -> str:
@@ -152,8 +168,8 @@ def summary_table(run: Mapping[str, Any], *, color: bool = False) -> str:
     w_name = max([_width(header[1])] + [_width(r[1]) for r in rows])
     w_verdict = max([_width(header[2])] + [_width(_clean(r[2]).upper()) for r in rows])
     fixed = w_verdict + 3 * len(_GAP)
-    # Clause ids and names are what the reader scans for, so only the reason is cut routinely;
-    # the wider of the two other columns shrinks only when the reason would become unreadable.
+    # Clause ids and names are what the reader scans for, so they keep their width unless the reason
+    # column would become too narrow to read; then the wider of the two gives way (and wraps).
     while _WIDTH - fixed - w_clause - w_name < _REASON_MIN and max(w_clause, w_name) > _COLUMN_FLOOR:
         if w_clause >= w_name:
             w_clause -= 1
@@ -162,9 +178,17 @@ def summary_table(run: Mapping[str, Any], *, color: bool = False) -> str:
     w_reason = max(_REASON_MIN, _WIDTH - fixed - w_clause - w_name)
 
     def line(clause: str, name: str, verdict_cell: str, reason: str) -> str:
-        cells = [_pad(_fit(clause, w_clause), w_clause), _pad(_fit(name, w_name), w_name), verdict_cell]
-        # rstrip: no trailing blanks when the reason is empty.
-        return (_GAP.join(cells) + _GAP + _fit(reason, w_reason)).rstrip()
+        # every column wraps rather than cutting: the reader gets the whole rule list, name and reason
+        columns = [_wrap(clause, w_clause), _wrap(name, w_name), [verdict_cell], _wrap(reason, w_reason)]
+        blank_verdict = " " * w_verdict
+        out: list[str] = []
+        for i in range(max(len(c) for c in columns)):
+            cells = [_pad(columns[0][i] if i < len(columns[0]) else "", w_clause),
+                     _pad(columns[1][i] if i < len(columns[1]) else "", w_name),
+                     verdict_cell if i == 0 else blank_verdict,
+                     columns[3][i] if i < len(columns[3]) else ""]
+            out.append(_GAP.join(cells).rstrip())  # rstrip: no trailing blanks when the reason is empty
+        return "\n".join(out)
 
     rule = "-" * min(_WIDTH, w_clause + w_name + w_verdict + w_reason + 3 * len(_GAP))
     out = [line(header[0], header[1], _pad(header[2], w_verdict), header[3]), rule]
