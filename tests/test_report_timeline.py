@@ -179,7 +179,7 @@ def test_the_report_shows_one_row_with_count_and_span_and_the_flows_one_click_aw
     assert '<span class="count">18</span>' in top_rows[0] and '<span class="count">1</span>' in top_rows[1]
     assert "2027-01-15 08:00:00.000Z &ndash; 2027-01-15 08:00:17.000Z" in top_rows[0]
     details = body[body.index("<details>"):body.index("</details>")]
-    assert "<summary>18 findings</summary>" in details
+    assert "<summary>the 18 findings</summary>" in details
     assert all(f"198.51.100.2:{40000 + i}" in details for i in range(18))
     assert body.count("<details>") == 1  # a single finding needs no click
 

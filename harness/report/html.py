@@ -214,28 +214,32 @@ def _findings(findings: Any) -> str:
             _e(g.protocol), _e(", ".join(g.categories)), f'<span class="detail">{_e(g.detail)}</span>{_others(g)}',
             f'<span class="count">{g.count}</span>', _span(g),
         ]
-        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>\n")
+        rows.append("<tr>" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>\n" + _members(g, len(heads)))
     head = "".join(f"<th>{h}</th>" for h in heads)
     return f"<table>\n<thead><tr>{head}</tr></thead>\n<tbody>\n{''.join(rows)}</tbody>\n</table>"
 
 
 def _others(group: FindingGroup) -> str:
     others = len({str(m.get("detail") or "") for m in group.members}) - 1
-    return f' <span class="muted">(and {others} other detail{"s" if others > 1 else ""}: see the findings)</span>' \
+    return f' <span class="muted">(and {others} other detail{"s" if others > 1 else ""} below)</span>' \
         if others > 0 else ""
 
 
 def _span(group: FindingGroup) -> str:
-    """The group's first and last time, and (for more than one) every member behind a <details>."""
     first, last = group.first, group.last
-    when = _when(first) if first == last else f"{_when(first)} &ndash; {_when(last)}"
+    return _when(first) if first == last else f"{_when(first)} &ndash; {_when(last)}"
+
+
+def _members(group: FindingGroup, columns: int) -> str:
+    """For a group of more than one, a full-width row below it with every member behind a <details>."""
     if group.count == 1:
-        return when
+        return ""
     members = "".join(
         f'<tr><td class="mono">{_e(m.get("src", ""))}</td><td>{_when(m.get("time"))}</td>'
         f'<td class="detail">{_e(m.get("detail", ""))}</td></tr>' for m in group.members)
-    return (f"{when}<details><summary>{group.count} findings</summary><table><thead><tr><th>Source</th>"
-            f"<th>Time (UTC)</th><th>Detail</th></tr></thead><tbody>{members}</tbody></table></details>")
+    return (f'<tr><td colspan="{columns}"><details><summary>the {group.count} findings</summary><table><thead><tr>'
+            f"<th>Source</th><th>Time (UTC)</th><th>Detail</th></tr></thead><tbody>{members}</tbody></table>"
+            "</details></td></tr>\n")
 
 
 def _stats(stats: Any) -> str:
