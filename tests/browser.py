@@ -41,8 +41,9 @@ class Browser:
 
     After `close()`, `net_log` holds every request and connection the browser attempted."""
 
-    def __init__(self, timeout: float = 30.0) -> None:
+    def __init__(self, timeout: float = 30.0, keep_net_log: Path | None = None) -> None:
         self.timeout = timeout
+        self.keep_net_log = keep_net_log  # where the net log is kept after close, as the test's evidence
         self._stack = ExitStack()
         self.where: Loopback = self._stack.enter_context(loopback_only("web"))
         if self.where.namespace is None:
@@ -160,6 +161,8 @@ class Browser:
         os.close(self._to_browser)
         if self._net_log_file.is_file():
             self.net_log = NetLog.read(self._net_log_file)
+            if self.keep_net_log is not None:
+                shutil.copyfile(self._net_log_file, self.keep_net_log)
         shutil.rmtree(self.profile, ignore_errors=True)
         self._stack.close()
 

@@ -37,10 +37,11 @@ def _require_chromium() -> None:
 
 
 @pytest.fixture
-def chromium() -> Iterator[browser.Browser]:
-    """A browser per test: its net log is complete only once it has closed."""
+def chromium(tmp_path: Path) -> Iterator[browser.Browser]:
+    """A browser per test: its net log is complete only once it has closed, and stays in the test's
+    directory (net-log.json) for anyone who wants to see what the browser tried."""
     _require_chromium()
-    with browser.Browser() as b:
+    with browser.Browser(keep_net_log=tmp_path / "net-log.json") as b:
         yield b
 
 
@@ -174,5 +175,6 @@ def test_a_page_reaching_outside_is_caught_and_contained(chromium: browser.Brows
     pages, through = log.outside()
     assert {urlsplit(r.url).hostname for r in pages} == {"203.0.113.9", "2001:db8::9"}, pages
     assert through == [], through
+    assert NetLog.read(tmp_path / "net-log.json").requests() == log.requests()  # kept as the test's evidence
     tried = [c for c in log.connections() if c.host == "203.0.113.9"]
     assert tried and all(c.error for c in tried), tried  # attempted, and refused inside the namespace
