@@ -177,13 +177,14 @@ def test_bad_truth_input_is_one_line_and_exit_2(content: str, problem: str, tmp_
     assert problem in err[0] and ("truth.toml" in err[0] or ".csv" in err[0]), err[0]
 
 
-def test_a_dbc_without_position_signals_is_exit_2(tmp_path: Path, netmap: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_dbc_without_position_signals_is_exit_2(tmp_path: Path, netmap: Path,
+                                                  capsys: pytest.CaptureFixture[str]) -> None:
     capture = CaptureBuilder(start=START)
     post(capture, (EU_HOST, 8080), "/x", b"{}")
     path = capture.write(tmp_path / "c.pcapng")
     dbc = tmp_path / "other.dbc"
-    dbc.write_text('VERSION ""\n\nBU_: ECU\n\nBO_ 256 Speed: 8 ECU\n SG_ VehSpd : 0|16@1+ (0.01,0) [0|655.35] "km/h" ECU\n',
-                   encoding="utf-8")
+    dbc.write_text('VERSION ""\n\nBU_: ECU\n\nBO_ 256 Speed: 8 ECU\n'
+                   ' SG_ VehSpd : 0|16@1+ (0.01,0) [0|655.35] "km/h" ECU\n', encoding="utf-8")
     mapping = tmp_path / "map.toml"
     mapping.write_text('[signals]\n"vehicle.speed_kph" = "Speed.VehSpd"\n[nodes]\necu = "ECU"\n', encoding="utf-8")
     status = main(["analyze", str(path), "--profile", "cn", "--netmap", str(netmap), "--dbc", str(dbc),

@@ -48,49 +48,56 @@ class Unwrapped:
     opaque: list[str] = field(default_factory=list)
 
 
-def unwrap(data: bytes, label: str) -> Unwrapped:
+def unwrap(data: bytes, label: str, *, opaque_only: bool = False) -> Unwrapped:
+    """Every view of `data` worth searching; with `opaque_only` (no ground truth to search for), only
+    what could hide an opaque part of OPAQUE_MIN bytes is opened, which spares most of the work."""
     found = Unwrapped()
-    _walk(data, (), 0, found, label)
+    _walk(data, (), 0, found, label, OPAQUE_MIN if opaque_only else 1)
     return found
 
 
-def _walk(data: bytes, path: tuple[str, ...], depth: int, found: Unwrapped, label: str) -> None:
+def _walk(data: bytes, path: tuple[str, ...], depth: int, found: Unwrapped, label: str, smallest: int) -> None:
     if not data or len(found.views) >= MAX_VIEWS:
         return
     inflated = _decompress(data)
     if inflated is not None:
         name, inner = inflated
         if depth < MAX_DEPTH:
-            _walk(inner, (*path, name), depth + 1, found, label)
+            _walk(inner, (*path, name), depth + 1, found, label, smallest)
+        return
+    if len(data) < smallest:
         return
     if media_format(data):
         return  # an image or a recording: known content, nothing hidden in it to look for here
     if looks_like_text(data):
         found.views.append(View(data, path, True))
         if depth < MAX_DEPTH:
-            _text_layers(data, path, depth, found, label)
+            _text_layers(data, path, depth, found, label, smallest)
         return
     found.views.append(View(data, path, False))
-    opened = depth < MAX_DEPTH and _containers(data, path, depth, found, label)
+    opened = depth < MAX_DEPTH and _containers(data, path, depth, found, label, smallest)
     if not opened and len(data) >= OPAQUE_MIN and looks_random(data):
         where = f"{label}, {' in '.join(reversed(path))}" if path else label
         found.opaque.append(f"{len(data)} bytes ({where}) that no decoder opens and that look encrypted or "
                             "compressed")
 
 
-def _text_layers(data: bytes, path: tuple[str, ...], depth: int, found: Unwrapped, label: str) -> None:
+def _text_layers(data: bytes, path: tuple[str, ...], depth: int, found: Unwrapped, label: str,
+                 smallest: int) -> None:
     if b"%" in data:
         unquoted = unquote_to_bytes(data)
         if unquoted != data:
-            _walk(unquoted, (*path, "URL-encoding"), depth + 1, found, label)
+            _walk(unquoted, (*path, "URL-encoding"), depth + 1, found, label, smallest)
     if b"\\u" in data and data.lstrip()[:1] in (b"{", b"["):
         for text in _json_strings(data):
-            _walk(text.encode("utf-8", "surrogatepass"), (*path, "JSON string"), depth + 1, found, label)
+            _walk(text.encode("utf-8", "surrogatepass"), (*path, "JSON string"), depth + 1, found, label, smallest)
     cleaned = data.replace(b"\\/", b"/") if b"\\/" in data else data
     for token in _TOKEN.findall(cleaned)[:64]:
+        if len(token) * 3 // 4 < smallest:  # decodes to fewer bytes than could matter
+            continue
         decoded = _decode_token(token)
         if decoded is not None:
-            _walk(decoded[1], (*path, decoded[0]), depth + 1, found, label)
+            _walk(decoded[1], (*path, decoded[0]), depth + 1, found, label, smallest)
 
 
 def _decode_token(token: bytes) -> tuple[str, bytes] | None:
@@ -101,6 +108,10 @@ def _decode_token(token: bytes) -> tuple[str, bytes] | None:
         return None
     url = b"-" in bare or b"_" in bare
     if url and (b"+" in bare or b"/" in bare):
+        return None
+    if bare == token and not any(97 <= c <= 122 for c in bare):
+        # no lower-case letter and no padding: an identifier (a VIN, a serial), as base64 of random
+        # bytes of this length almost never is
         return None
     try:
         padded = bare + b"=" * (-len(bare) % 4)
@@ -130,7 +141,8 @@ def _json_strings(data: bytes) -> list[str]:
     return strings
 
 
-def _containers(data: bytes, path: tuple[str, ...], depth: int, found: Unwrapped, label: str) -> bool:
+def _containers(data: bytes, path: tuple[str, ...], depth: int, found: Unwrapped, label: str,
+                smallest: int) -> bool:
     """CBOR, MessagePack or protobuf: walk what they hold; True if one of them opened the bytes."""
     for name, reader in (("CBOR", read_cbor), ("MessagePack", read_msgpack)):
         document = reader(data)
@@ -139,13 +151,13 @@ def _containers(data: bytes, path: tuple[str, ...], depth: int, found: Unwrapped
             found.numbers.append((_numbers(document), (*path, name)))
             for value in _leaves(document):
                 raw = value.encode("utf-8", "surrogatepass") if isinstance(value, str) else value
-                _walk(raw, (*path, name), depth + 1, found, label)
+                _walk(raw, (*path, name), depth + 1, found, label, smallest)
             return True
     message = read_protobuf(data)
     if message is not None:
         found.numbers.append((message.numbers, (*path, "protobuf")))
         for chunk in message.chunks:
-            _walk(chunk, (*path, "protobuf"), depth + 1, found, label)
+            _walk(chunk, (*path, "protobuf"), depth + 1, found, label, smallest)
         return True
     return False
 
@@ -189,16 +201,28 @@ def _decompress(data: bytes) -> tuple[str, bytes] | None:
         if len(data) >= 2 and data[0] & 0x0F == 8 and (data[0] << 8 | data[1]) % 31 == 0:
             return "zlib", _inflate(data, zlib.MAX_WBITS)
         if data[:3] == b"BZh":
-            return "bzip2", bz2.BZ2Decompressor().decompress(data, MAX_OUTPUT)
+            return "bzip2", _finished(bz2.BZ2Decompressor(), data)
         if data[:6] == b"\xfd7zXZ\x00":
-            return "xz", lzma.LZMADecompressor().decompress(data, MAX_OUTPUT)
+            return "xz", _finished(lzma.LZMADecompressor(), data)
     except (zlib.error, OSError, EOFError, lzma.LZMAError, ValueError):
         return None
     return None
 
 
 def _inflate(data: bytes, wbits: int) -> bytes:
-    return zlib.decompressobj(wbits).decompress(data, MAX_OUTPUT)
+    inflater = zlib.decompressobj(wbits)
+    out = inflater.decompress(data, MAX_OUTPUT)
+    if not inflater.eof and len(out) < MAX_OUTPUT:
+        # a header that happens to look right, then bytes that never finish a stream: not compressed
+        raise zlib.error("incomplete stream")
+    return out
+
+
+def _finished(decompressor: bz2.BZ2Decompressor | lzma.LZMADecompressor, data: bytes) -> bytes:
+    out = decompressor.decompress(data, MAX_OUTPUT)
+    if not decompressor.eof and len(out) < MAX_OUTPUT:
+        raise EOFError("incomplete stream")
+    return out
 
 
 _AUDIO_MAGIC = ((b"RIFF", 0, b"WAVE", 8), (b"ID3", 0, b"", 0), (b"OggS", 0, b"", 0), (b"fLaC", 0, b"", 0),
@@ -213,8 +237,8 @@ def media_format(data: bytes) -> str | None:
     for magic, at, second, second_at in _AUDIO_MAGIC:
         if data[at:at + len(magic)] == magic and (not second or data[second_at:second_at + len(second)] == second):
             return magic.decode("latin-1").strip("\x00#!")
-    if len(data) >= 3 and data[0] == 0xFF and data[1] & 0xE0 == 0xE0 and data[1] & 0x06:  # MPEG audio frame
-        return "MPEG audio"
+    # raw MPEG audio frames (no ID3 tag) announce themselves in 11 bits, which random bytes match too
+    # often to skip a search on: such a recording is searched and may be judged opaque, never passed
     return None
 
 

@@ -52,37 +52,43 @@ def _decimals_of_scaled(raw: int, scale: int) -> int:
 
 
 def _pair_ok(index: TrackIndex, lat: float, lon: float, time: float | None) -> bool:
-    return -90 <= lat <= 90 and -180 <= lon <= 180 and bool(index.plausible(np.array([lat]), np.array([lon]))[0]) \
-        and index.near(lat, lon, time)
+    return index.plausible_one(lat, lon) and index.near(lat, lon, time)
 
 
 def text_positions(data: bytes, time: float | None, index: TrackIndex, blob: int = 0,
                    label: str = "decimal text") -> list[PositionHit]:
     """Pairs of numbers written as text (JSON, query strings, CSV, XML, ...)."""
-    numbers = [(m.start(), m.end(), m.group()) for m in _NUMBER.finditer(data)]
+    (lat_lo, lat_hi), (lon_lo, lon_hi) = index.lat_range, index.lon_range
+    numbers = []  # (start, end, [(degrees, scale or 0, decimal places, may be a latitude, ... a longitude)])
+    for match in _NUMBER.finditer(data):
+        text = match.group()
+        if b"." in text:
+            value = float(text)
+            readings = [(value, 0, len(text) - text.index(b".") - 1)]
+        elif len(text.lstrip(b"-")) >= 5:
+            raw = int(text)
+            readings = [(raw / s, s, _decimals_of_scaled(raw, s)) for s in SCALES]
+        else:
+            continue
+        kept = [(v, s, p, lat_lo <= v <= lat_hi, lon_lo <= v <= lon_hi) for v, s, p in readings]
+        numbers.append((match.start(), match.end(), [k for k in kept if k[3] or k[4]]))
     hits: list[PositionHit] = []
-    for i, (_, end, text) in enumerate(numbers):
-        for other_start, _, other in numbers[i + 1:i + 1 + PAIR_REACH]:
+    for i, (_, end, first) in enumerate(numbers):
+        if not first:
+            continue
+        for other_start, _, second in numbers[i + 1:i + 1 + PAIR_REACH]:
             if other_start - end > TEXT_GAP:
                 break
-            for first, second, how, places in _text_readings(text, other):
-                for lat, lon in ((first, second), (second, first)):
-                    if _pair_ok(index, lat, lon, time):
-                        hits.append(PositionHit(lat, lon, how if "×" in how else f"{label}, {places} decimal places",
-                                                precision_of(places), blob))
+            for a, scale, places_a, a_lat, a_lon in first:
+                for b, other_scale, places_b, b_lat, b_lon in second:
+                    if scale != other_scale:
+                        continue
+                    places = min(places_a, places_b)
+                    how = f"integer text ×1e{len(str(scale)) - 1}" if scale else f"{label}, {places} decimal places"
+                    for lat, lon, ok in ((a, b, a_lat and b_lon), (b, a, b_lat and a_lon)):
+                        if ok and _pair_ok(index, lat, lon, time):
+                            hits.append(PositionHit(lat, lon, how, precision_of(places), blob))
     return hits
-
-
-def _text_readings(a: bytes, b: bytes) -> list[tuple[float, float, str, int]]:
-    """Both numbers read the same way: degrees if both have decimals, scaled integers if neither."""
-    if b"." in a and b"." in b:
-        places = min(len(a.split(b".")[1]), len(b.split(b".")[1]))
-        return [(float(a), float(b), "decimal text", places)]
-    if b"." in a or b"." in b or len(a.lstrip(b"-")) < 5 or len(b.lstrip(b"-")) < 5:
-        return []
-    x, y = int(a), int(b)
-    return [(x / s, y / s, f"integer text ×1e{len(str(s)) - 1}",
-             min(_decimals_of_scaled(x, s), _decimals_of_scaled(y, s))) for s in SCALES]
 
 
 @dataclass(frozen=True)

@@ -46,6 +46,9 @@ class Recogniser:
         self.table = table
         self.strings = StringMatcher(truth.identifiers) if truth is not None else None
         self.track = TrackIndex(truth) if truth is not None and len(truth.track) else None
+        # with nothing to search for, only opaque parts matter, and only large parts can hide one
+        self.opaque_only = not self.strings and self.track is None
+        self._seen: dict[tuple[bytes, str], Unwrapped] = {}  # telemetry repeats its topics and headers
 
     def inspect(self, units: Sequence[tuple[float | None, Sequence[Part]]]) -> list[Recognised]:
         """One result per unit (a message: its time and parts)."""
@@ -54,7 +57,7 @@ class Recogniser:
         for number, (time, parts) in enumerate(units):
             result = results[number]
             for data, label in parts:
-                found = unwrap(data, label)
+                found = self._unwrap(data, label)
                 result.opaque += found.opaque
                 self._names(found, result)
                 if self.strings:
@@ -68,6 +71,17 @@ class Recogniser:
                 number, _, path, label = binary[hit.blob]
                 self._position(results[number], hit, path, label)
         return results
+
+    def _unwrap(self, data: bytes, label: str) -> Unwrapped:
+        if len(data) > 512:
+            return unwrap(data, label, opaque_only=self.opaque_only)
+        key = (data, label)
+        found = self._seen.get(key)
+        if found is None:
+            if len(self._seen) > 4096:
+                self._seen.clear()
+            found = self._seen[key] = unwrap(data, label, opaque_only=self.opaque_only)
+        return found
 
     def _names(self, found: Unwrapped, result: Recognised) -> None:
         for document in found.documents:

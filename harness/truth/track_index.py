@@ -20,6 +20,7 @@ class TrackIndex:
         self.times, self.lat, self.lon = track.times, track.lat, track.lon
         self.timed = bool(len(track)) and not np.isnan(track.times).any()
         self.cell = max(truth.tolerance_m / METRES_PER_DEGREE, 1e-6)  # degrees of latitude per cell
+        self._cell_set: set[int] | None = None
         if not len(track):
             self.cells = np.empty(0, dtype=np.int64)
             self.lat_range = self.lon_range = (1.0, -1.0)
@@ -28,6 +29,15 @@ class TrackIndex:
         reach = math.ceil(1 / cos_min)  # a cell is narrower in metres along longitude
         lat_cells = np.floor(track.lat / self.cell).astype(np.int64)
         lon_cells = np.floor(track.lon / self.cell).astype(np.int64)
+        self.reach = reach
+        self._offsets = sorted(((dlat, dlon) for dlat in (-1, 0, 1) for dlon in range(-reach, reach + 1)),
+                               key=lambda d: abs(d[0]) + abs(d[1]))
+        # cell -> (time, lat, lon) of the track points in it, as plain floats: a look-up measures a few
+        # points, where numpy's per-call cost would dominate
+        self._points: dict[int, list[tuple[float, float, float]]] = {}
+        for cell, t, a, o in zip(_key(lat_cells, lon_cells).tolist(), track.times.tolist(), track.lat.tolist(),
+                                 track.lon.tolist(), strict=True):
+            self._points.setdefault(cell, []).append((t, a, o))
         keys = []
         for dlat in (-1, 0, 1):
             for dlon in range(-reach, reach + 1):
@@ -39,6 +49,15 @@ class TrackIndex:
 
     def __bool__(self) -> bool:
         return bool(len(self.lat))
+
+    def plausible_one(self, lat: float, lon: float) -> bool:
+        """`plausible` for one candidate, without numpy's per-call cost (text has few numbers)."""
+        if not (self.lat_range[0] <= lat <= self.lat_range[1] and self.lon_range[0] <= lon <= self.lon_range[1]):
+            return False
+        if self._cell_set is None:
+            self._cell_set = set(self.cells.tolist())
+        key = (math.floor(lat / self.cell) << 32) + (math.floor(lon / self.cell) & 0xFFFFFFFF)
+        return key in self._cell_set
 
     def plausible(self, lat: np.ndarray, lon: np.ndarray) -> np.ndarray:
         """A cheap mask of candidates that may be near the track (no false negatives)."""
@@ -53,18 +72,21 @@ class TrackIndex:
         return result
 
     def near(self, lat: float, lon: float, time: float | None) -> bool:
-        """Within the tolerance of a track point whose time is within the window of `time`."""
-        if self.timed and time is not None:
-            lo = int(np.searchsorted(self.times, time - self.window_s, side="left"))
-            hi = int(np.searchsorted(self.times, time + self.window_s, side="right"))
-            if lo >= hi:
-                return False
-            lats, lons = self.lat[lo:hi], self.lon[lo:hi]
-        else:
-            lats, lons = self.lat, self.lon
-        dlat = (lats - lat) * METRES_PER_DEGREE
-        dlon = (lons - lon) * METRES_PER_DEGREE * math.cos(math.radians(lat))
-        return bool((dlat * dlat + dlon * dlon).min() <= self.tolerance_m ** 2)
+        """Within the tolerance of a track point whose time is within the window of `time`: only the
+        points of the neighbouring cells are measured."""
+        lat_cell, lon_cell = math.floor(lat / self.cell), math.floor(lon / self.cell)
+        timed = self.timed and time is not None
+        early, late = (time - self.window_s, time + self.window_s) if timed else (0.0, 0.0)  # type: ignore[operator]
+        stretch = math.cos(math.radians(lat))
+        limit = (self.tolerance_m / METRES_PER_DEGREE) ** 2
+        points = self._points
+        for dlat, dlon in self._offsets:  # the candidate's own cell first: that is where a match usually is
+            for t, a, o in points.get(((lat_cell + dlat) << 32) + ((lon_cell + dlon) & 0xFFFFFFFF), ()):
+                if timed and not early <= t <= late:
+                    continue
+                if (a - lat) ** 2 + ((o - lon) * stretch) ** 2 <= limit:
+                    return True
+        return False
 
 
 def _key(lat_cells: np.ndarray, lon_cells: np.ndarray) -> np.ndarray:
