@@ -1,11 +1,14 @@
 """Cyclic transmission of DBC messages from abstract signal values, with alive counters.
 
 Both sides of the virtual rig use it: the harness for the rest of the vehicle, the vECU for
-its own messages. Timing comes from python-can's periodic send tasks."""
+its own messages. One scheduler thread sends every message on its cycle, and `send_now` puts a
+change on the bus at once between cycles: every frame goes out under one lock, so the alive
+counters of a message stay in order on the bus whoever sends it."""
 
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
@@ -25,7 +28,10 @@ class CyclicTransmitter:
         self._counters = dict.fromkeys(self.messages, 0)
         self._providers: dict[str, Callable[[], Value]] = {}
         self._lock = threading.Lock()
-        self._tasks: list[can.broadcastmanager.CyclicSendTaskABC] = []
+        self._send_lock = threading.Lock()
+        self._due: dict[str, float] = {}
+        self._stopped = threading.Event()
+        self._thread: threading.Thread | None = None
 
     def set(self, values: Mapping[str, Value]) -> None:
         """Set abstract signals; the next cycle of their messages carries the new values."""
@@ -59,22 +65,46 @@ class CyclicTransmitter:
                 self._counters[name] = (self._counters[name] + 1) % (self.codec.counter_modulus(name) or 1)
             return self.codec.encode(message, values)
 
-    def send_now(self, name: str) -> None:
-        self.bus.send(self.frame(name))
+    def send_now(self, *names: str) -> None:
+        """Send the next frame of each message now (in this order); its cycle starts again from here."""
+        with self._send_lock:
+            now = time.monotonic()
+            for name in names:
+                self.bus.send(self.frame(name))
+                if name in self._due:
+                    self._due[name] = now + self._period(name)
+
+    def _period(self, name: str) -> float:
+        return float(self.messages[name].cycle_time or 0) / 1000.0
 
     def start(self) -> None:
-        for name, message in self.messages.items():
-            if not message.cycle_time:
-                continue
-            first = self.frame(name)
+        now = time.monotonic()
+        self._due = {name: now for name, message in self.messages.items() if message.cycle_time}
+        if not self._due:
+            return
+        self._stopped.clear()
+        self._thread = threading.Thread(target=self._run, name="can-cyclic", daemon=True)
+        self._thread.start()
 
-            def refresh(msg: can.Message, name: str = name) -> None:
-                msg.data[:] = self.frame(name).data
-
-            task = self.bus.send_periodic(first, message.cycle_time / 1000.0, modifier_callback=refresh)
-            self._tasks.append(task)
+    def _run(self) -> None:
+        while not self._stopped.is_set():
+            with self._send_lock:
+                now = time.monotonic()
+                due = sorted((when, name) for name, when in self._due.items() if when <= now)
+                for _, name in due:
+                    try:
+                        self.bus.send(self.frame(name))
+                    except (can.CanError, OSError):
+                        pass  # a bus that is going down; the next cycle tries again
+                    # drift-free while on time; a late frame starts its cycle again from now
+                    period = self._period(name)
+                    self._due[name] = max(self._due[name] + period, now)
+                upcoming = min(self._due.values(), default=None)
+            self._stopped.wait(max(0.0, upcoming - time.monotonic()) if upcoming is not None else 0.1)
 
     def stop(self) -> None:
-        for task in self._tasks:
-            task.stop()
-        self._tasks.clear()
+        self._stopped.set()
+        if self._thread is not None:
+            self._thread.join(timeout=2)
+            self._thread = None
+        self._due.clear()

@@ -7,12 +7,11 @@ OtaStatus showed the installation begin, or showed it waiting; the limits come f
 
 from __future__ import annotations
 
-import statistics
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from typing import Any
 
-from harness.checks.ota_situations import Situation, parse_situations, settled_since, unseen
+from harness.checks.ota_situations import Situation, parse_situations, unseen
 from harness.checks.ota_timeline import (
     CAMPAIGN,
     REASON,
@@ -36,7 +35,6 @@ REASONS = {"speed": "UnsafeState", "gear": "UnsafeState", "parking brake": "Unsa
            "charge": "LowEnergy", "supply": "LowEnergy"}
 NEEDED = ("vehicle.speed_kph", "vehicle.gear", "vehicle.parking_brake", "battery.soc_pct",
           "battery.charging_state", "battery.lv_voltage")
-SETTLE_FLOOR_S = 0.15  # a decision is judged once the state had held this long: the ECU had seen it
 
 
 @dataclass(frozen=True)
@@ -95,7 +93,7 @@ def check_safe_state(evidence: Evidence, policy: Policy, *, installation_expecte
                         protocol="can")]
     served = served_campaigns(http_exchanges(evidence.flows)) if min_soc_pct is None else None
     vehicle = VehicleTimeline(evidence.can)
-    settle = _settle(status_records(evidence))
+    status = status_records(evidence)
     promised = parse_situations(situations)
     seen: set[str] = set()
     findings: list[Finding] = []
@@ -106,8 +104,8 @@ def check_safe_state(evidence: Evidence, policy: Policy, *, installation_expecte
         rule = SafeStateRule.of(policy, rule_id, threshold) if threshold is not None else None
         start = run.install_start
         if rule is not None:
-            findings += _deferrals(ident, run.records, start.time if start else float("inf"), vehicle, rule,
-                                   settle, clause, promised, seen)
+            findings += _deferrals(ident, status, start.time if start else float("inf"), vehicle, rule,
+                                   clause, promised, seen)
         if start is None:
             continue
         where: dict[str, Any] = dict(src=f"can:0x{start.arbitration_id:03X}", protocol="can", time=start.time)
@@ -119,9 +117,10 @@ def check_safe_state(evidence: Evidence, policy: Policy, *, installation_expecte
                                     f"campaign {ident}: installation began but {what} could not be observed",
                                     **where))
             continue
-        # the ECU decided on what it had just seen: a state that held within `settle` before counts
-        candidates = [vehicle.at(t) for t in (start.time - settle, *vehicle.changes(), start.time)
-                      if start.time - settle <= t <= start.time]
+        # the ECU decided in the cycle that showed the start, on a state it saw after it had shown the
+        # status before: any state the vehicle held since then may be the one it decided on
+        since = _previous(status, start)
+        candidates = [vehicle.at(t) for t in (since, *vehicle.changes(), start.time) if since <= t <= start.time]
         safe = next((s for s in candidates if all(n in s for n in NEEDED) and not rule.failures(s)), None)
         if safe is None:
             findings.append(Finding(SAFE_STATE, Verdict.FAIL, clause, (
@@ -150,23 +149,20 @@ def check_safe_state(evidence: Evidence, policy: Policy, *, installation_expecte
     return findings
 
 
-def _deferrals(ident: int, records: list[CanRecord], start: float, vehicle: VehicleTimeline, rule: SafeStateRule,
-               settle: float, clause: str, promised: list[Situation], seen: set[str]) -> list[Finding]:
+def _deferrals(ident: int, status: list[CanRecord], start: float, vehicle: VehicleTimeline, rule: SafeStateRule,
+               clause: str, promised: list[Situation], seen: set[str]) -> list[Finding]:
     """While the vehicle was unsafe and the installation waited, the owner was told the rule's reason:
-    UnsafeState for a motion condition, LowEnergy for charge or supply. Only settled moments count."""
+    UnsafeState for a motion condition, LowEnergy for charge or supply. A status frame is judged when
+    the frame before it already showed the wait and the vehicle has not changed since: it shows a
+    decision the ECU took on that state, in a cycle after it had seen it (however fast time ran)."""
     told: dict[str, int] = {}
     wrong: list[tuple[CanRecord, str, str]] = []
-    waiting_since: float | None = None
-    for record in records:
-        if record.time >= start or record.values.get(CAMPAIGN) != ident:
+    for before, record in zip(status, status[1:], strict=False):
+        if record.time >= start or record.values.get(CAMPAIGN) != ident or not _waiting(record, ident) \
+                or not _waiting(before, ident) or vehicle.at(before.time) != vehicle.at(record.time):
             continue
-        if record.values.get(STATE) != "WaitingSafeState":
-            waiting_since = None
-            continue
-        waiting_since = record.time if waiting_since is None else waiting_since
         state = vehicle.at(record.time)
-        if record.time - waiting_since < settle or not settled_since(vehicle, record.time, settle) \
-                or any(n not in state for n in NEEDED):
+        if any(n not in state for n in NEEDED):
             continue
         failed = rule.failures(state)
         if not failed:
@@ -191,9 +187,11 @@ def _deferrals(ident: int, records: list[CanRecord], start: float, vehicle: Vehi
         f"({', '.join(f'{r} in {n} frames' for r, n in sorted(told.items()))})"), protocol="can")]
 
 
-def _settle(status: list[CanRecord]) -> float:
-    """How long a state must have held before the ECU's status is judged against it."""
-    if len(status) < 2:
-        return SETTLE_FLOOR_S
-    period = statistics.median(b.time - a.time for a, b in zip(status, status[1:], strict=False))
-    return max(SETTLE_FLOOR_S, 1.5 * period)
+def _waiting(record: CanRecord, ident: int) -> bool:
+    return record.values.get(STATE) == "WaitingSafeState" and record.values.get(CAMPAIGN) == ident
+
+
+def _previous(status: list[CanRecord], record: CanRecord) -> float:
+    """When the status frame before `record` was sent (its start, for the first)."""
+    earlier = [r.time for r in status if r.time < record.time]
+    return earlier[-1] if earlier else record.time

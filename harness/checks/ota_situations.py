@@ -10,7 +10,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from harness.checks.ota_timeline import VehicleTimeline
 from harness.findings import Finding, Verdict
 
 TOLERANCE = 0.06  # the DBC's resolution of speed, charge and voltage is 0.1 or finer
@@ -34,11 +33,6 @@ def unseen(check: str, clause: str, promised: Iterable[Situation], seen: set[str
     """An inconclusive finding for every promised situation the evidence never showed."""
     return [Finding(check, Verdict.INCONCLUSIVE, clause, f"the situation {s.name!r} ({_shown(s.state)}) never "
                     f"came about: {what}", protocol="can") for s in promised if s.name not in seen]
-
-
-def settled_since(vehicle: VehicleTimeline, time: float, settle: float) -> bool:
-    """The vehicle's state at `time` had held for `settle` seconds (the ECU had time to see it)."""
-    return vehicle.at(time - settle) == vehicle.at(time)
 
 
 def _same(seen: Any, wanted: Any) -> bool:

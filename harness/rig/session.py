@@ -170,6 +170,7 @@ class RigSession:
         self.can_sender, self.can_notifier = sender, self._notifiers[-1]  # a diagnostic tester joins these
         self.tx = CyclicTransmitter(sender, self.codec, self.codec.simulated_messages())
         self.tx.provide("time.vehicle_ms", self.clock.now_ms)
+        self.clock.on_jump(partial(self.tx.send_now, self.codec.ref("time.vehicle_ms").message))
         self.tx.start()
 
     def close(self) -> None:

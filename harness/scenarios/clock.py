@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 
 
@@ -18,6 +18,7 @@ class VehicleClock:
         self._wall0 = time.monotonic()
         self._offset = 0.0
         self._lock = threading.Lock()
+        self._on_jump: list[Callable[[], None]] = []
 
     def now(self) -> float:
         """Vehicle time in seconds since the Unix epoch."""
@@ -28,9 +29,16 @@ class VehicleClock:
         return int(self.now() * 1000)
 
     def advance(self, seconds: float) -> None:
-        """Jump vehicle time forward without waiting (the ECU sees it on the next sync frame)."""
+        """Jump vehicle time forward without waiting (the ECU sees it on the next sync frame, at once
+        where the rig sends one on every jump)."""
         with self._lock:
             self._offset += seconds
+        for announce in self._on_jump:
+            announce()
+
+    def on_jump(self, announce: Callable[[], None]) -> None:
+        """Call `announce` after every jump (the rig puts a sync frame on the bus)."""
+        self._on_jump.append(announce)
 
     @contextmanager
     def slowed(self, scale: float) -> Iterator[None]:

@@ -7,19 +7,26 @@ evidence shows the whole installation; on a bench, where time cannot jump, it si
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 
 from harness.can.codec import Value
 from harness.can.monitor import SignalMonitor
 from harness.scenarios.clock import VehicleClock
 
 MAX_STEPS = 25
+HOLD_S = 5.0   # wall seconds one advance may wait for the network before vehicle time jumps again
+
+
+def downloading(values: Mapping[str, Value]) -> bool:
+    """The ECU is busy on the network, which runs in wall time."""
+    return values.get("ota.status.state") == "Downloading"
 
 
 class FastForward:
-    def __init__(self, clock: VehicleClock, monitor: SignalMonitor, step_s: float = 30.0, period_s: float = 0.008,
-                 jumps: bool = True) -> None:
-        self.clock, self.monitor = clock, monitor
+    def __init__(self, clock: VehicleClock, monitor: SignalMonitor, step_s: float = 30.0, period_s: float = 0.003,
+                 jumps: bool = True, hold: Callable[[Mapping[str, Value]], bool] = downloading) -> None:
+        self.clock, self.monitor, self.hold = clock, monitor, hold
         # the message carrying the vehicle clock, whatever the vehicle's DBC calls it
         self.clock_message = monitor.codec.ref("time.vehicle_ms").message
         self.step_s, self.period_s, self.jumps = step_s, period_s, jumps
@@ -31,10 +38,12 @@ class FastForward:
         self.until(lambda _: False, vehicle_seconds)
 
     def until(self, predicate: Callable[[Mapping[str, Value]], bool], vehicle_timeout: float,
-              step_s: float | None = None) -> bool:
+              step_s: float | None = None, hold: bool = True) -> bool:
         """Advance until `predicate(bus values)` holds (True) or `vehicle_timeout` has passed (False);
-        `step_s` fixes the jump (finer steps show more of what happens on the way)."""
+        `step_s` fixes the jump (finer steps show more of what happens on the way). While the ECU is
+        busy on the network (`hold`), time runs at the wall clock's pace for up to HOLD_S first."""
         start_vehicle, start_wall = self.clock.now(), time.monotonic()
+        held = 0.0
         try:
             while True:
                 if predicate(self.monitor.snapshot()):
@@ -46,16 +55,33 @@ class FastForward:
                     if self.monitor.wait_for(predicate, min(self.clock.wall(vehicle_timeout - elapsed), 0.5)):
                         return True
                     continue
+                if hold and held < HOLD_S and self.hold(self.monitor.snapshot()):
+                    began = time.monotonic()
+                    self.monitor.wait_for(lambda v: predicate(v) or not self.hold(v), HOLD_S - held)
+                    held += time.monotonic() - began
+                    continue
                 # long spans in bigger steps: the wall time of a wait stays bounded
                 step = step_s or max(self.step_s, vehicle_timeout / MAX_STEPS)
+                before = time.time()
                 self.clock.advance(min(step, vehicle_timeout - elapsed))
-                # the ECU sees the jump with the next clock frame; give it a tick to act on it
-                self.monitor.wait_message(self.clock_message, 0.1, after=time.time())
+                # the ECU sees the jump with the next clock frame (sent at once where the rig sends
+                # one on every jump); give it a tick to act on it
+                self.monitor.wait_message(self.clock_message, 0.1, after=before)
                 if self.monitor.wait_for(predicate, self.period_s):
                     return True
         finally:
             self.vehicle_seconds += self.clock.now() - start_vehicle
             self.wall_seconds += time.monotonic() - start_wall
+
+    @contextmanager
+    def slow(self, scale: float) -> Iterator[None]:
+        """Vehicle time at `scale` without jumps: a short phase stays on the bus long enough to judge."""
+        jumps, self.jumps = self.jumps, False
+        try:
+            with self.clock.slowed(scale):
+                yield
+        finally:
+            self.jumps = jumps
 
     def state_in(self, states: set[str], vehicle_timeout: float, step_s: float | None = None) -> str | None:
         """Advance until the ECU's OTA state is one of `states`; the state, or None on timeout."""

@@ -23,6 +23,7 @@ from harness.scenarios.log import ScenarioLog
 
 PRESS_S = 1.0      # wall seconds a button is held at most while the vehicle does not react
 NOTICE_PAGES = 3
+POLL_WAIT_S = 3.0  # wall seconds a poll of the backend may take
 
 
 @dataclass(frozen=True)
@@ -96,7 +97,9 @@ class OwnerScreen:
             return (v.get("ota.notice.campaign_id") == campaign_id and v.get("ota.status.state") == "AwaitingConsent"
                     and v.get("ota.status.campaign_id") == campaign_id)
 
-        if not self.forward.until(asking, timeout_vehicle_s):
+        # the vehicle polls the backend over the network, in wall time: a poll in flight may answer
+        # after vehicle time has run out
+        if not self.forward.until(asking, timeout_vehicle_s) and not self.monitor.wait_for(asking, POLL_WAIT_S):
             return None
         if self.pages is not None:
             if not self.pages.wait(campaign_id, 1.0):
@@ -122,12 +125,14 @@ class OwnerScreen:
         """Press the button until the screen leaves the notice (or a second passes), then release it."""
         self.tx.set({"ota.action.campaign_id": campaign_id, "ota.action.action": action,
                      "ota.action.postpone_min": postpone_min})
+        self.tx.send_now(self.monitor.codec.ref("ota.action.action").message)
         self.log.record("owner_action", campaign_id=campaign_id, action=action, postpone_min=postpone_min)
         # held until it is on the bus and the vehicle has left the question (a second at most)
         self.monitor.wait_for(lambda v: v.get("ota.action.action") == action
                               and v.get("ota.action.campaign_id") == campaign_id, PRESS_S)
         self.monitor.wait_for(lambda v: v.get("ota.status.state") != "AwaitingConsent", PRESS_S)
         self.tx.set({"ota.action.action": "None"})
+        self.tx.send_now(self.monitor.codec.ref("ota.action.action").message)
 
     def accept(self, campaign_id: int) -> None:
         self.answer(campaign_id, "Accept")

@@ -213,7 +213,7 @@ class OtaUpdateMachine(RuleBasedStateMachine):
 
         deadline = forward.clock.now() + vehicle_s
         self._waited = 0.0
-        while forward.until(stop, max(0.0, deadline - forward.clock.now())):
+        while forward.until(stop, max(0.0, deadline - forward.clock.now()), hold=False):
             now = monitor.snapshot()
             if done(now):
                 return

@@ -70,7 +70,7 @@ def put(vehicle: Vehicle, state: str, monitor: SignalMonitor) -> None:
 
 def change(vehicle: Vehicle, event: str, values: Mapping[str, Value], monitor: SignalMonitor) -> None:
     """Put `values` on the bus as one change: what permits less first, then what permits more,
-    each step shown on the bus before the next (see _PERMITS)."""
+    each step sent at once and shown on the bus before the next (see _PERMITS)."""
     vehicle.log.record(event, **values)
     current = monitor.snapshot()
     first = {k: v for k, v in values.items() if k in _PERMITS and k in current
@@ -79,11 +79,9 @@ def change(vehicle: Vehicle, event: str, values: Mapping[str, Value], monitor: S
     for step in (first, rest):
         if step:
             vehicle.tx.set(step)
+            # at once, not at the messages' next cycles: every listener has it when the bus shows it
+            vehicle.tx.send_now(*sorted({monitor.codec.ref(name).message for name in step}))
             _shown(monitor, step)
-    # one more frame of each message: every listener on the bus has now received the whole state
-    sent = time.time()
-    for message in {monitor.codec.ref(name).message for name in values}:
-        monitor.wait_message(message, 0.5, after=sent)
 
 
 def supply_dip(vehicle: Vehicle, monitor: SignalMonitor, volts: float = DIP_V) -> None:

@@ -37,7 +37,15 @@ class VirtualEcu:
         self.codec = VehicleCodec.load(rig.can.dbc, rig.can.mapping)
         self.bus = open_bus(rig.can, can_namespace)
         self.inputs = SignalMonitor(self.codec)
-        self.notifier = can.Notifier(self.bus, [self.inputs])
+        # a tick on every clock frame, so a jump of vehicle time is acted on at once
+        self._clock_frame = threading.Event()
+        clock_id = self.codec.message(self.codec.ref("time.vehicle_ms").message).frame_id
+
+        def tick(msg: can.Message) -> None:
+            if msg.arbitration_id == clock_id:
+                self._clock_frame.set()
+
+        self.notifier = can.Notifier(self.bus, [self.inputs, tick])
         self.ota = OtaClient(self.config.endpoints["ota"], self.config.vin, self.config.software_version,
                              trust_anchor.read_bytes() if trust_anchor else None, defects, OtaStore(state_dir))
         # the OTA client's messages go out from this loop, cyclic and on change; the rest periodically
@@ -68,7 +76,9 @@ class VirtualEcu:
         self.tx.start()
         self.diagnostics.start()
         try:
-            while not stop.wait(TICK_S):
+            while not stop.is_set():
+                self._clock_frame.wait(TICK_S)
+                self._clock_frame.clear()
                 now = self.vehicle_time()
                 inputs = self.inputs.snapshot()
                 self.ota.tick(now, inputs)
