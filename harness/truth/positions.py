@@ -59,23 +59,30 @@ def text_positions(data: bytes, time: float | None, index: TrackIndex, blob: int
                    label: str = "decimal text") -> list[PositionHit]:
     """Pairs of numbers written as text (JSON, query strings, CSV, XML, ...)."""
     (lat_lo, lat_hi), (lon_lo, lon_hi) = index.lat_range, index.lon_range
+    # only numbers that could be a coordinate of the track take part: most text has none or two
     numbers = []  # (start, end, [(degrees, scale or 0, decimal places, may be a latitude, ... a longitude)])
     for match in _NUMBER.finditer(data):
         text = match.group()
         if b"." in text:
             value = float(text)
-            readings = [(value, 0, len(text) - text.index(b".") - 1)]
-        elif len(text.lstrip(b"-")) >= 5:
+            is_lat, is_lon = lat_lo <= value <= lat_hi, lon_lo <= value <= lon_hi
+            if is_lat or is_lon:
+                numbers.append((match.start(), match.end(),
+                                [(value, 0, len(text) - text.index(b".") - 1, is_lat, is_lon)]))
+        elif len(text) >= 5:
             raw = int(text)
-            readings = [(raw / s, s, _decimals_of_scaled(raw, s)) for s in SCALES]
-        else:
-            continue
-        kept = [(v, s, p, lat_lo <= v <= lat_hi, lon_lo <= v <= lon_hi) for v, s, p in readings]
-        numbers.append((match.start(), match.end(), [k for k in kept if k[3] or k[4]]))
+            kept = []
+            for scale in SCALES:
+                value = raw / scale
+                is_lat, is_lon = lat_lo <= value <= lat_hi, lon_lo <= value <= lon_hi
+                if is_lat or is_lon:
+                    kept.append((value, scale, _decimals_of_scaled(raw, scale), is_lat, is_lon))
+            if kept:
+                numbers.append((match.start(), match.end(), kept))
+    if len(numbers) < 2:
+        return []
     hits: list[PositionHit] = []
     for i, (_, end, first) in enumerate(numbers):
-        if not first:
-            continue
         for other_start, _, second in numbers[i + 1:i + 1 + PAIR_REACH]:
             if other_start - end > TEXT_GAP:
                 break
