@@ -193,3 +193,15 @@ def test_a_dbc_without_position_signals_is_exit_2(tmp_path: Path, netmap: Path,
     assert status == 2 and len(err) == 1 and "no position signals" in err[0], err
     status = main(["analyze", str(path), "--profile", "cn", "--netmap", str(netmap), "--mapping", str(mapping)])
     assert status == 2 and "--mapping needs --dbc" in capsys.readouterr().err
+
+
+def test_a_brotli_body_is_decoded_where_content_encoding_says_so(tmp_path: Path, netmap: Path,
+                                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    import brotli
+
+    capture = CaptureBuilder(start=START)
+    body = brotli.compress(json.dumps({"lat": 48.8566, "lon": 2.3522}).encode())
+    post(capture, (EU_HOST, 8080), "/v1/t", body, "Content-Type: application/json\r\nContent-Encoding: br\r\n")
+    status, report = analyze(capture.write(tmp_path / "c.pcapng"), netmap, capsys)
+    assert (status, to(report, EU_HOST)["verdict"]) == (1, "fail")
+    assert "location" in to(report, EU_HOST)["categories"]

@@ -189,6 +189,9 @@ def _decode_content(body: bytes, encoding: str, problems: list[str]) -> bytes:
     for coding in reversed([c.strip().lower() for c in encoding.split(",") if c.strip()]):
         if coding == "identity":
             continue
+        if coding == "br":
+            body = _unbrotli(body, problems)
+            continue
         if coding not in ("gzip", "x-gzip", "deflate"):
             problems.append(f"content coding {coding!r} not decoded")
             return body
@@ -206,6 +209,23 @@ def _decode_content(body: bytes, encoding: str, problems: list[str]) -> bytes:
             problems.append(f"broken {coding} body: {exc}")
             return body
     return body
+
+
+def _unbrotli(body: bytes, problems: list[str]) -> bytes:
+    """Brotli has no magic bytes: it is undone only where Content-Encoding says so."""
+    import brotli
+
+    inflater = brotli.Decompressor()
+    try:
+        out = inflater.process(body, output_buffer_limit=MAX_BODY)
+    except brotli.error as exc:
+        problems.append(f"broken br body: {exc}")
+        return body
+    if len(out) >= MAX_BODY:
+        problems.append(f"br body inflates beyond {MAX_BODY // 2**20} MB; rest not inspected")
+    elif not inflater.is_finished():
+        problems.append("br body is truncated")
+    return bytes(out)
 
 
 def decode_http(stream: bytes, clock: StreamClock, request_methods: list[str] | None = None,
