@@ -21,8 +21,12 @@ import time
 from pathlib import Path
 from typing import Any
 
-from cosmic_ray.work_db import WorkDB, use_db
-from cosmic_ray.work_item import TestOutcome, WorkerOutcome, WorkResult
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from cosmic_ray.work_db import WorkDB, use_db  # noqa: E402
+from cosmic_ray.work_item import TestOutcome, WorkerOutcome, WorkResult  # noqa: E402
+
+from harness.vecu.defects import load_catalogue  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 # the decision code: where a condition of an OTA or diagnostic rule is taken
@@ -50,6 +54,17 @@ def decision_lines(source: Path, names: tuple[str, ...]) -> set[int]:
 
     visit(tree, "")
     return lines
+
+
+def annotations(source: Path) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+    """Where type annotations are: a mutant there changes nothing that runs (postponed evaluation)."""
+    spans = []
+    for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
+        notes = [node.returns] if isinstance(node, ast.FunctionDef) else []
+        if isinstance(node, ast.arg | ast.AnnAssign):
+            notes.append(node.annotation)
+        spans += [((n.lineno, n.col_offset), (n.end_lineno or n.lineno, n.end_col_offset or 0)) for n in notes if n]
+    return spans
 
 
 def test_command(keyword: str, reports: Path) -> str:
@@ -81,12 +96,15 @@ def prepare(work: Path, keyword: str, timeout: float) -> tuple[Path, Path, Path]
 def keep_decisions(src: Path, session: Path, limit: int | None) -> int:
     """Skip every mutant outside the decision code (and beyond `limit`, drawn at random); the number kept."""
     lines = {path: decision_lines(src / path, names) for path, names in TARGETS.items()}
+    notes = {path: annotations(src / path) for path in TARGETS}
     with use_db(str(session), WorkDB.Mode.open) as db:
         kept, skipped = [], []
         for item in db.work_items:
             mutation = item.mutations[0]
-            path = str(mutation.module_path)
-            inside = any(path.endswith(target) and mutation.start_pos[0] in lines[target] for target in TARGETS)
+            target = next((t for t in TARGETS if str(mutation.module_path).endswith(t)), None)
+            position = tuple(mutation.start_pos)
+            inside = target is not None and position[0] in lines[target] and not any(
+                begin <= position < end for begin, end in notes[target])
             (kept if inside else skipped).append(item.job_id)
         if limit is not None and len(kept) > limit:
             random.Random(SEED).shuffle(kept)
@@ -108,12 +126,21 @@ def results(session: Path) -> dict[str, Any]:
             elif result.test_outcome == TestOutcome.SURVIVED:
                 mutation = item.mutations[0]
                 survived.append({"module": Path(mutation.module_path).name, "line": mutation.start_pos[0],
-                                 "operator": mutation.operator_name, "diff": result.diff or ""})
+                                 "operator": mutation.operator_name, "diff": result.diff or "",
+                                 "hint": _hint(result.diff or "")})
             else:
                 incompetent += 1
     judged = killed + len(survived)
     return {"killed": killed, "survived": len(survived), "incompetent": incompetent,
             "kill_rate": round(killed / judged, 3) if judged else None, "survivors": survived}
+
+
+def _hint(diff: str) -> str:
+    """Why a survivor may be equivalent: it changes only what a seeded defect does."""
+    changed = " ".join(line for line in diff.splitlines() if line.startswith(("-", "+")))
+    named = sorted(name for name in load_catalogue() if f'"{name}"' in changed)
+    return (f"on a line that selects seeded defect {', '.join(named)}: if the change is in that defect's branch, "
+            "only the defect behaves differently (its self-validation run tells)") if named else ""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -139,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
           f"survived, {report['incompetent']} incompetent; kill rate {report['kill_rate']} "
           f"in {report['wall_s']:.0f} s")
     for survivor in report["survivors"]:
-        print(f"\nSURVIVED {survivor['module']}:{survivor['line']} ({survivor['operator']})\n{survivor['diff']}")
+        print(f"\nSURVIVED {survivor['module']}:{survivor['line']} ({survivor['operator']})"
+              + (f"\n  {survivor['hint']}" if survivor["hint"] else "") + f"\n{survivor['diff']}")
     return 0
 
 

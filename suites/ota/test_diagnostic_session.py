@@ -14,8 +14,8 @@ def test_programming_session_refused_while_driving(bus, vehicle, vecu, uds, judg
     """Over ISO-TP on the CAN bus, and over DoIP after routing activation on the vehicle's IP side, a
     tester asks for a programming session (UDS 0x10 0x02) while the vehicle drives at 50 km/h, creeps
     at 3 km/h in D, stands in N with the parking brake applied, and stands in P with the parking
-    brake released; then once parked. Expect each refused with NRC 0x22 conditionsNotCorrect but
-    the last."""
+    brake released; then once parked. Expect each refused with NRC 0x22 conditionsNotCorrect; once
+    parked no safety condition applies (granted or refused, as the ECU's access rules decide)."""
     for transport in (uds.over_can, uds.over_doip):
         with transport() as tester:
             for state in (*REFUSED_IN, "parked"):
