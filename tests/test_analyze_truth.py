@@ -16,7 +16,7 @@ from harness.can.codec import VehicleCodec
 from harness.can.mapping import reference_files
 from harness.cli import main
 from harness.net.pcapfile import LINKTYPE_CAN_SOCKETCAN, LINKTYPE_ETHERNET, PcapngWriter, socketcan_frame
-from tests.capture_builder import EU_HOST, NETMAP, VEHICLE, VIN, CaptureBuilder
+from tests.capture_builder import CN_BROKER, EU_HOST, NETMAP, VEHICLE, VIN, CaptureBuilder
 from tests.test_analyze_contract import _assert_contract_shape
 
 START = 1_772_000_000.0
@@ -145,8 +145,22 @@ def test_a_connection_that_was_answered_and_closed_without_payload_passes(
         tmp_path: Path, netmap: Path, capsys: pytest.CaptureFixture[str]) -> None:
     capture = CaptureBuilder(start=START)
     capture.tcp((VEHICLE, 40100), (EU_HOST, 443)).close()
+    post(capture, (CN_BROKER, 8080), "/v1/status", json.dumps({"speed": 50}).encode(), port=41001)
     status, report = analyze(capture.write(tmp_path / "c.pcapng"), netmap, capsys)
     assert (status, to(report, EU_HOST)["verdict"]) == (0, "pass")
+
+
+def test_a_vehicle_that_sent_nothing_at_all_is_inconclusive(tmp_path: Path, netmap: Path,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    """Every connection, domestic included, was refused: nothing the vehicle meant to send was seen."""
+    capture = CaptureBuilder(start=START)
+    for port in (41000, 41001):
+        conversation = capture.tcp((VEHICLE, port), (CN_BROKER, 1883), handshake=False)
+        capture.add(conversation._packet(True, b"", "S"))
+        capture.add(conversation._packet(False, b"", "RA"))
+    status, report = analyze(capture.write(tmp_path / "c.pcapng"), netmap, capsys)
+    assert status == 3
+    assert any("none of the 2 vehicle flows carried payload" in f["detail"] for f in report["findings"])
 
 
 @pytest.mark.parametrize(("content", "problem"), [

@@ -11,6 +11,7 @@ from harness.checks.registry import register
 from harness.checks.traffic import completeness, nothing_captured, vehicle_traffic
 from harness.findings import Finding, Verdict
 from harness.net.evidence import Evidence
+from harness.net.flows import unanswered_attempt
 from harness.policy.policy import Policy
 
 CHECK = "environment-locality"
@@ -54,6 +55,10 @@ def check_environment_locality(evidence: Evidence, policy: Policy, *,
             findings.append(Finding(CHECK, Verdict.INCONCLUSIVE, clause, (
                 f"payload to {flow.region} at {flow.address} could not be decoded ({flow.payload.detail}); "
                 f"it may carry environment data"), **flow.where()))
+        elif not flow.payload.messages and (attempt := unanswered_attempt(flow.flow, flow.from_client)):
+            findings.append(Finding(CHECK, Verdict.INCONCLUSIVE, clause, (
+                f"the vehicle tried to send something to {flow.region} at {flow.address}, but the connection "
+                f"carried nothing ({attempt}); it may have been environment data"), **flow.where()))
         elif environment:
             findings.append(Finding(CHECK, Verdict.PASS, clause, (
                 f"{', '.join(sorted(environment))} to {flow.region} at {flow.address} covered by an approved export "
@@ -61,4 +66,8 @@ def check_environment_locality(evidence: Evidence, policy: Policy, *,
     findings.append(Finding(CHECK, Verdict.PASS, clause, (
         f"{domestic} of {len(sent)} vehicle flows stay inside {inside}, {carried} of them with "
         f"{', '.join(sorted(profile.environment_categories))}")))
+    if not any(flow.payload.categories & profile.environment_categories for flow in sent):
+        findings.append(Finding(CHECK, Verdict.INCONCLUSIVE, clause, (
+            f"the vehicle sent no {', '.join(sorted(profile.environment_categories))} anywhere during the test, "
+            "so where environment data goes was not exercised")))
     return findings

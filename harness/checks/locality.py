@@ -7,7 +7,7 @@ payload to a foreign destination is `inconclusive`, because what it carries is u
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from harness.checks.registry import register
@@ -22,7 +22,10 @@ CHECK = "locality"
 
 
 @register("locality")
-def check_locality(evidence: Evidence, policy: Policy, *, rule_id: str = "locality.regulated-data") -> list[Finding]:
+def check_locality(evidence: Evidence, policy: Policy, *, rule_id: str = "locality.regulated-data",
+                   expect_sent: Sequence[str] = ()) -> list[Finding]:
+    """`expect_sent`: categories the test made the vehicle send (somewhere); one never seen leaves the
+    rule unexercised for it, and the verdict inconclusive."""
     profile, netmap = policy.profile, policy.netmap
     clause = profile.rule(rule_id).primary
     findings = [Finding(CHECK, Verdict.INCONCLUSIVE, clause, f"capture incomplete: {problem}")
@@ -72,7 +75,25 @@ def check_locality(evidence: Evidence, policy: Policy, *, rule_id: str = "locali
     findings.append(Finding(CHECK, Verdict.PASS, clause,
                             f"{domestic} of {len(sent)} vehicle flows stay inside "
                             f"{', '.join(sorted(profile.jurisdiction))}"))
+    findings += exercised(evidence, sent, expect_sent, CHECK, clause)
     return findings
+
+
+def exercised(evidence: Evidence, sent: Sequence[tuple[Flow, bool]], expect_sent: Sequence[str], check: str,
+              clause: str) -> list[Finding]:
+    """Inconclusive findings for what the test meant to observe and the capture does not show: a
+    vehicle that sent no payload at all (every connection refused, say), or categories it never sent."""
+    payloads = [describe(flow, from_client) for flow, from_client in sent]
+    if not any(p.messages or not p.decodable for p in payloads):
+        return [Finding(check, Verdict.INCONCLUSIVE, clause, (
+            f"none of the {len(sent)} vehicle flows carried payload: nothing the vehicle would send was observed"))]
+    seen = set().union(*(p.categories for p in payloads))
+    missing = sorted(set(expect_sent) - seen)
+    if not missing:
+        return []
+    return [Finding(check, Verdict.INCONCLUSIVE, clause, (
+        f"the vehicle never sent {', '.join(missing)} anywhere during the test, so where "
+        f"{'it goes' if len(missing) == 1 else 'they go'} was not exercised"))]
 
 
 def vehicle_sides(evidence: Evidence, netmap: Netmap) -> Iterator[tuple[Flow, bool]]:

@@ -108,6 +108,11 @@ class Evidence:
             problems.append(f"{table.malformed} packets could not be parsed (truncated or malformed headers)")
         if table.fragments:
             problems.append(f"{table.fragments} IP fragments were not reassembled")
+        back = self.clock.jumps_back()
+        if back:
+            first = back[0]
+            problems.append(f"the vehicle clock went back {len(back)} time{'s' if len(back) > 1 else ''} "
+                            f"(first by {first[1]:.1f} s), so vehicle time between events cannot be measured")
         return problems
 
     def _ip_drops_reported(self) -> bool:

@@ -36,6 +36,12 @@ class VehicleTime:
     def __bool__(self) -> bool:
         return bool(self.walls)
 
+    def jumps_back(self) -> list[tuple[float, float]]:
+        """(capture time, seconds) of every clock frame that reads earlier than the one before it: a
+        clock that went backwards cannot measure how long anything took."""
+        return [(self.walls[i], self.vehicle[i - 1] - self.vehicle[i]) for i in range(1, len(self.walls))
+                if self.vehicle[i] < self.vehicle[i - 1]]
+
     def at(self, wall: float) -> float | None:
         if not self.walls:
             return None

@@ -16,4 +16,4 @@ def test_personal_data_stays_in_jurisdiction(rig, policy, vehicle, vecu, explore
     covers it."""
     explore.run(drives_opted_in(policy.netmap.consents), lambda cycle: play(cycle, vehicle, rig.clock),
                 describe=DriveCycle.describe)
-    judge(check_locality)
+    judge(check_locality, expect_sent=["location", "cabin_imagery", "biometric", "audio", "personal_identity"])
