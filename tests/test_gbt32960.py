@@ -479,3 +479,27 @@ NO_HASH = st.binary(max_size=20).filter(lambda g: b"#" not in g)  # garbage that
 def test_frames_separated_by_garbage_are_all_found(parts: list[tuple[bytes, bytes]]) -> None:
     stream = b"".join(garbage + frame for frame, garbage in parts)
     assert [(s.raw, s.bcc_ok, s.complete) for s in iter_frames(stream)] == [(f, True, True) for f, _ in parts]
+
+
+@pytest.mark.parametrize("frame", [
+    build_login(VIN, WHEN, 1, ICCID),
+    build_login(VIN, WHEN, 2, ICCID, storage_codes=[b"PACK-A01", b"PACK-B02"]),
+    build_login(VIN, WHEN, 3, ICCID, storage_codes=[b"", b"", b""]),
+    build_logout(VIN, WHEN, 2),
+    build_heartbeat(VIN),
+], ids=["login", "login-codes", "login-empty-codes", "logout", "heartbeat"])
+def test_session_frames_take_the_quick_path_with_the_dissectors_answer(frame: bytes) -> None:
+    from harness.net.gbt32960_scan import scan_session_frame
+
+    decoded = decode_frame(frame)
+    assert decoded.bcc_ok and not decoded.partial and not decoded.info_unit_types
+    assert scan_session_frame(frame) == decoded.command
+
+
+def test_a_malformed_login_is_left_to_the_dissector() -> None:
+    from harness.net.gbt32960_scan import scan_session_frame
+
+    raw = bytearray(build_login(VIN, WHEN, 3, ICCID, storage_codes=[b"AB", b"CD"]))
+    raw[-7] = 3  # declares three codes where two follow
+    raw[-1] = bcc(bytes(raw[2:-1]))
+    assert scan_session_frame(bytes(raw)) is None and decode_frame(bytes(raw)).partial

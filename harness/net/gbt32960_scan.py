@@ -1,5 +1,6 @@
 """A quick walk over the information units of a well-formed GB/T 32960 real-time report: unit types
-and the position, which is all that data categories need, at a fraction of a scapy dissection's cost.
+and the position, which is all that data categories need, at a fraction of a scapy dissection's cost;
+and a check that a session frame (login, logout, heartbeat, time calibration) is well formed.
 
 Not a second decoder: it answers only when a frame is unencrypted, its BCC holds and every unit is
 of a known type that exactly fills the data unit; for anything else it returns None and the caller
@@ -76,3 +77,20 @@ def _variable_size(raw: bytes, cursor: int, end: int) -> int | None:
     except IndexError:
         return None
     return None
+
+
+_SESSION = {0x07: 0, 0x08: 0, 0x04: 8}  # heartbeat and time calibration are empty; logout: time, serial
+
+
+def scan_session_frame(raw: bytes) -> int | None:
+    """The command of a clean vehicle login, logout, heartbeat or time calibration, else None (the
+    caller dissects it). These carry the VIN in the header and no information unit."""
+    if len(raw) < HEADER_LEN + 1 or raw[21] != 0x01:
+        return None
+    length = (raw[22] << 8) | raw[23]
+    if len(raw) != HEADER_LEN + length + 1:
+        return None
+    command = raw[2]
+    if command == 0x01:  # time 6, serial 2, ICCID 20, n subsystems, code length m, n * m bytes of codes
+        return command if length >= 30 and length == 30 + raw[HEADER_LEN + 28] * raw[HEADER_LEN + 29] else None
+    return command if _SESSION.get(command) == length else None

@@ -15,7 +15,7 @@ from harness.net import gbt32960
 from harness.net.classify import GBT32960_UNIT_CATEGORIES, classify_body
 from harness.net.dns import decode_dns, is_dns_flow
 from harness.net.flows import TCP, UDP, Flow
-from harness.net.gbt32960_scan import scan_report
+from harness.net.gbt32960_scan import scan_report, scan_session_frame
 from harness.net.http import decode_http, looks_like_http, parse_messages
 from harness.net.mqtt import decode_mqtt, looks_like_mqtt, parse_connect, split_packets
 from harness.net.payload_model import FlowPayload, PayloadMessage, StreamClock
@@ -151,6 +151,10 @@ def _gbt32960(stream: bytes, clock: StreamClock) -> FlowPayload:
             result.add(PayloadMessage(time, "gbt32960", _report_categories(scanned.unit_types), scanned.location,
                                       gbt32960.COMMANDS[scanned.command]))
             continue
+        session = scan_session_frame(piece.raw) if piece.bcc_ok else None
+        if session is not None:  # a login or heartbeat: the VIN in its header, no unit to dissect
+            result.add(PayloadMessage(time, "gbt32960", _VIN_ONLY, None, gbt32960.COMMANDS[session]))
+            continue
         frame = gbt32960.decode_frame(piece.raw)
         if not frame.bcc_ok:  # also what the decoder reports when it could not read the frame at all
             bad += 1
@@ -178,6 +182,9 @@ def _gbt32960(stream: bytes, clock: StreamClock) -> FlowPayload:
         result.undecodable(f"{len(stream) - expected} bytes after the last frame are not GB/T 32960")
     result.detail = f"{result.messages} GB/T 32960 frames" + (f", {bad} not fully decodable" if bad else "")
     return result
+
+
+_VIN_ONLY = frozenset({"vin"})
 
 
 @functools.lru_cache(maxsize=1024)
