@@ -143,3 +143,14 @@ class PreconditionPlayer:
         v: Mapping[str, Any] = self.monitor.snapshot()
         return (int(v.get("ota.status.version_major", 1)), int(v.get("ota.status.version_minor", 0)),
                 int(v.get("ota.status.version_patch", 0)))
+
+
+def session_states(standstill_kph: float) -> st.SearchStrategy[dict[str, Value]]:
+    """Motion states around the diagnostic-session rule: speed from 0 to 10 km/h around the
+    standstill limit, every gear, the parking brake applied or released."""
+    around = [0.0, round(standstill_kph - 0.01, 2), standstill_kph, round(standstill_kph + 0.01, 2), 3.0, 7.99, 8.0]
+    return st.fixed_dictionaries({
+        "vehicle.speed_kph": st.sampled_from(around) | st.integers(0, 1000).map(lambda x: x / 100),
+        "vehicle.gear": st.sampled_from(("P", "R", "N", "D")),
+        "vehicle.parking_brake": st.sampled_from(("Applied", "Released")),
+    })

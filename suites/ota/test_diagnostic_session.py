@@ -3,10 +3,12 @@
 import pytest
 
 from harness.checks.ota_diagnostics import check_programming_session
-from harness.scenarios.vehicle_states import MOTION, put, situation
+from harness.scenarios.ota_preconditions import session_states
+from harness.scenarios.vehicle_states import MOTION, change, put, situation
 
 DEFAULT, PROGRAMMING = 0x01, 0x02
 REFUSED_IN = ("driving", "creeping-in-drive", "stopped-in-neutral", "parked-brake-released")
+EXAMPLES = 15   # generated states; each costs a state change and a request over ISO-TP
 
 
 @pytest.mark.clause("ota.diagnostic-session-safety")
@@ -28,3 +30,24 @@ def test_programming_session_refused_while_driving(bus, vehicle, vecu, uds, judg
                   for name, values in situation(state, MOTION).items()}
     judge(check_programming_session, transports=["isotp", "doip"], can_request_id=request_id,
           can_response_id=response_id, situations=situations)
+
+
+@pytest.mark.clause("ota.diagnostic-session-safety")
+def test_programming_session_refused_around_every_boundary(bus, vehicle, vecu, uds, policy, explore, judge):
+    """Over ISO-TP a tester asks for a programming session in one vehicle state after another: first stationary in P with the brake applied at exactly the standstill
+    limit, then states hypothesis draws around the rule's boundaries (speed from 0 to 10 km/h around
+    the profile's standstill limit, every gear, the parking brake applied or released). Expect every
+    request outside a stationary, parked, braked state refused with NRC 0x22 conditionsNotCorrect."""
+    standstill = policy.profile.rule("ota.diagnostic-session-safety").limit("standstill_kph")
+    at_limit = {"vehicle.speed_kph": standstill, "vehicle.gear": "P", "vehicle.parking_brake": "Applied"}
+    with uds.over_can() as tester:
+        def ask(state):
+            change(vehicle, "diagnostic example", state, bus.monitor)
+            tester.session(PROGRAMMING)
+
+        ask(at_limit)
+        explore.run(session_states(standstill), ask, examples=EXAMPLES)
+        tester.session(DEFAULT)
+    request_id, response_id = uds.can_ids
+    judge(check_programming_session, transports=["isotp"], can_request_id=request_id, can_response_id=response_id,
+          situations={"stationary in P at the standstill limit": at_limit})
