@@ -34,10 +34,11 @@ def test_programming_session_refused_while_driving(bus, vehicle, vecu, uds, judg
 
 @pytest.mark.clause("ota.diagnostic-session-safety")
 def test_programming_session_refused_around_every_boundary(bus, vehicle, vecu, uds, policy, explore, judge):
-    """Over ISO-TP a tester asks for a programming session in one vehicle state after another: first stationary in P with the brake applied at exactly the standstill
-    limit, then states hypothesis draws around the rule's boundaries (speed from 0 to 10 km/h around
-    the profile's standstill limit, every gear, the parking brake applied or released). Expect every
-    request outside a stationary, parked, braked state refused with NRC 0x22 conditionsNotCorrect."""
+    """Over ISO-TP a tester asks for a programming session in one vehicle state after another:
+    first stationary in P with the brake applied at exactly the standstill limit, then states
+    hypothesis draws around the rule's boundaries (speed from 0 to 10 km/h around the profile's
+    standstill limit, every gear, the parking brake applied or released). Expect every request
+    outside a stationary, parked, braked state refused with NRC 0x22 conditionsNotCorrect."""
     standstill = policy.profile.rule("ota.diagnostic-session-safety").limit("standstill_kph")
     at_limit = {"vehicle.speed_kph": standstill, "vehicle.gear": "P", "vehicle.parking_brake": "Applied"}
     with uds.over_can() as tester:
