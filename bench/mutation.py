@@ -154,6 +154,13 @@ def main(argv: list[str] | None = None) -> int:
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="bench-mutation-") as tmp:
         src, config, session = prepare(Path(tmp), args.keyword, args.timeout)
+        # the unmutated code must pass, or every mutant would count as killed
+        baseline = subprocess.run(shlex.split(test_command(args.keyword, Path(tmp) / "baseline")), cwd=src,
+                                  capture_output=True, text=True, check=False)
+        if baseline.returncode != 0:
+            print(f"bench: the unmutated suite does not pass (exit {baseline.returncode}); no score\n"
+                  f"{baseline.stdout[-2000:]}", file=sys.stderr)
+            return 1
         kept = keep_decisions(src, session, args.limit)
         subprocess.run([sys.executable, "-m", "cosmic_ray.cli", "exec", str(config), str(session)], cwd=src,
                        check=True, capture_output=True)
