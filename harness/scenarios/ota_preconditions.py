@@ -76,26 +76,27 @@ class Preconditions:
     def states(self) -> st.SearchStrategy[dict[str, Value]]:
         """Any state a step or two from safe, with values on and around every boundary."""
         share = self.min_soc_pct * self.charging_soc_share
-        return st.builds(
-            lambda broken, speed, gear, charging, soc_ok, soc_low, volts_ok, volts_low: self.state(
-                frozenset(broken), gear=gear, charging=charging,
-                speed=speed if "speed" in broken else 0.0 if speed >= self.standstill_kph else speed,
-                soc=soc_low(charging) if "charge" in broken else soc_ok(charging),
-                volts=volts_low if "supply" in broken else volts_ok),
+        still = self.standstill_kph
+        rolling = st.sampled_from((still, still + 0.01, 1.0, 3.0, 5.0, 7.99, 8.0, 10.0)) | st.integers(
+            int(still * 100), 1000).map(lambda x: x / 100)
+
+        @st.composite
+        def drawn(draw: st.DrawFn) -> dict[str, Value]:
             # mostly one or two conditions broken: a safe state costs a whole installation
-            st.integers(0, 5).flatmap(lambda n: st.just(frozenset()) if n == 0 else
-                                      st.frozensets(st.sampled_from(CONDITIONS), min_size=1, max_size=2)),
-            st.sampled_from([0.0, self.standstill_kph - 0.01, self.standstill_kph, self.standstill_kph + 0.01, 1.0,
-                             3.0, 5.0, 7.99, 8.0, 10.0]) | st.integers(0, 1000).map(lambda x: x / 100),
-            st.sampled_from(("R", "N", "D")),
-            st.booleans(),
-            st.sampled_from((0.0, 0.1, 20.0)).map(lambda extra: lambda charging: (
-                share if charging else self.min_soc_pct) + extra),
-            st.sampled_from((0.1, 1.0, 0.5)).map(lambda part: lambda charging: max(0.0, round(
-                (share if charging else self.min_soc_pct) * (1 - part) - (0.1 if part == 0.1 else 0.0), 1))),
-            st.sampled_from((self.min_supply_v, self.min_supply_v + 0.1, 12.6, 14.0)),
-            st.sampled_from((self.min_supply_v - 0.1, self.min_supply_v - 1.0, 7.5, 0.0)),
-        )
+            broken = frozenset() if draw(st.integers(0, 5)) == 0 else draw(
+                st.frozensets(st.sampled_from(CONDITIONS), min_size=1, max_size=2))
+            charging = draw(st.booleans())
+            floor = share if charging else self.min_soc_pct
+            low = (floor - 0.1, floor / 2, 0.0) if charging else (floor - 0.1, (share + floor) / 2, share - 0.1, 0.0)
+            return self.state(
+                broken, gear=draw(st.sampled_from(("R", "N", "D"))), charging=charging,
+                speed=draw(rolling) if "speed" in broken else draw(st.sampled_from((0.0, still - 0.01, still / 2))),
+                soc=draw(st.sampled_from(low)) if "charge" in broken else draw(st.sampled_from(
+                    (floor, floor + 0.1, floor + 20.0))),
+                volts=draw(st.sampled_from((self.min_supply_v - 0.1, self.min_supply_v - 1.0, 7.5, 0.0)))
+                if "supply" in broken else draw(st.sampled_from((self.min_supply_v, self.min_supply_v + 0.1, 12.6))))
+
+        return drawn()
 
 
 @dataclass
