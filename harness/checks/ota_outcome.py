@@ -23,11 +23,10 @@ from harness.net.evidence import Evidence
 from harness.policy.policy import Policy
 
 ROLLBACK, RESULT = "ota-rollback", "ota-result-notice"
-UNDERVOLTAGE_V = 9.0
 SUCCESS, FAILURES = "Success", ("Failed", "FailedRolledBack")
 
 
-def _interruption(evidence: Evidence, run: CampaignRun) -> str | None:
+def _interruption(evidence: Evidence, run: CampaignRun, min_supply_v: float) -> str | None:
     """What interrupted the update, as the recording shows it, or None."""
     if run.install_start is None:
         return f"the update failed ({run.end.values.get('ota.status.fail_reason')})" if run.end is not None and \
@@ -36,7 +35,7 @@ def _interruption(evidence: Evidence, run: CampaignRun) -> str | None:
     end = run.end.time if run.end is not None else float("inf")
     for record in evidence.can:
         volts = record.values.get("battery.lv_voltage")
-        if volts is not None and begin <= record.time <= end and float(volts) < UNDERVOLTAGE_V:
+        if volts is not None and begin <= record.time <= end and float(volts) < min_supply_v:
             return f"the supply fell to {float(volts):.1f} V during installation"
     for start, stop in silences(evidence.can, "ota.status.state"):
         if begin <= start <= end:
@@ -49,14 +48,15 @@ def _interruption(evidence: Evidence, run: CampaignRun) -> str | None:
 @register(ROLLBACK)
 def check_rollback(evidence: Evidence, policy: Policy, *, interruption_expected: bool = True,
                    rule_id: str = "ota.rollback") -> list[Finding]:
-    clause = policy.profile.rule(rule_id).primary
+    rule = policy.profile.rule(rule_id)
+    clause, min_supply_v = rule.primary, rule.limit("min_supply_v")
     runs = [r for r in campaign_runs(evidence).values() if r.began is not None]
     findings: list[Finding] = []
     interrupted = 0
     last_status = max((r.time for r in evidence.can if "ota.status.state" in r.values), default=None)
     last_frame = evidence.can[-1].time if evidence.can else None
     for run in sorted(runs, key=lambda r: r.campaign_id):
-        why = _interruption(evidence, run)
+        why = _interruption(evidence, run, min_supply_v)
         interrupted += why is not None
         findings.append(_working(evidence, run, why, last_status, last_frame, clause))
     if interruption_expected and not interrupted:
