@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import binascii
 import bz2
+import functools
 import json
 import lzma
 import math
@@ -67,13 +68,13 @@ def _walk(data: bytes, path: tuple[str, ...], depth: int, found: Unwrapped, labe
         return
     if len(data) < smallest:
         return
-    if media_format(data):
-        return  # an image or a recording: known content, nothing hidden in it to look for here
-    if looks_like_text(data):
+    if looks_like_text(data):  # no image or recording is text, so text skips the media check
         found.views.append(View(data, path, True))
         if depth < MAX_DEPTH:
             _text_layers(data, path, depth, found, label, smallest)
         return
+    if media_format(data):
+        return  # an image or a recording: known content, nothing hidden in it to look for here
     found.views.append(View(data, path, False))
     opened = depth < MAX_DEPTH and _containers(data, path, depth, found, label, smallest)
     if not opened and len(data) >= OPAQUE_MIN and looks_random(data):
@@ -100,7 +101,9 @@ def _text_layers(data: bytes, path: tuple[str, ...], depth: int, found: Unwrappe
             _walk(decoded[1], (*path, decoded[0]), depth + 1, found, label, smallest)
 
 
+@functools.lru_cache(maxsize=4096)
 def _decode_token(token: bytes) -> tuple[str, bytes] | None:
+    """A token's bytes if it is hex or base64 (identifiers repeat in every message: remembered)."""
     bare = token.rstrip(b"=")
     if _HEXISH.fullmatch(bare) and len(bare) >= 16:
         return "hex", binascii.unhexlify(bare)

@@ -7,8 +7,9 @@ Binary is scanned at every byte offset with numpy, all of a flow's binary payloa
 
 from __future__ import annotations
 
+import bisect
+import itertools
 import math
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -17,7 +18,6 @@ import numpy as np
 from harness.truth.track_index import METRES_PER_DEGREE, TrackIndex
 
 SCALES = (100_000, 1_000_000, 10_000_000)
-_NUMBER = re.compile(rb"(?<![\w.])-?\d{1,10}(?:\.\d{1,17})?(?![\w.])")
 TEXT_GAP = 64          # bytes between the two numbers of a text pair
 PAIR_REACH = 2         # a number pairs with the next this many numbers
 GAPS = (0, 1, 2, 3, 4)  # bytes between a binary latitude and longitude: adjacent, or a tag, key or separator
@@ -55,13 +55,25 @@ def _pair_ok(index: TrackIndex, lat: float, lon: float, time: float | None) -> b
     return index.plausible_one(lat, lon) and index.near(lat, lon, time)
 
 
+def text_positions_of(blobs: list[bytes], times: list[float | None], index: TrackIndex) -> list[PositionHit]:
+    """`text_positions` over many texts in one pass: joined with more than TEXT_GAP bytes between them,
+    so no pair spans two texts; each number is given its own text's time."""
+    if not index or not blobs:
+        return []
+    separator = b"\n" * (TEXT_GAP + 1)
+    starts = list(itertools.accumulate((len(b) + len(separator) for b in blobs[:-1]), initial=0))
+    return text_positions(separator.join(blobs), None, index, times=(starts, times))
+
+
 def text_positions(data: bytes, time: float | None, index: TrackIndex, blob: int = 0,
-                   label: str = "decimal text") -> list[PositionHit]:
-    """Pairs of numbers written as text (JSON, query strings, CSV, XML, ...)."""
+                   label: str = "decimal text",
+                   times: tuple[list[int], list[float | None]] | None = None) -> list[PositionHit]:
+    """Pairs of numbers written as text (JSON, query strings, CSV, XML, ...). With `times` (offsets
+    where each joined text starts, and its time), a hit names its text as its blob."""
     (lat_lo, lat_hi), (lon_lo, lon_hi) = index.lat_range, index.lon_range
     # only numbers that could be a coordinate of the track take part: most text has none or two
     numbers = []  # (start, end, [(degrees, scale or 0, decimal places, may be a latitude, ... a longitude)])
-    for match in _NUMBER.finditer(data):
+    for match in index.number_pattern.finditer(data):
         text = match.group()
         if b"." in text:
             value = float(text)
@@ -93,8 +105,14 @@ def text_positions(data: bytes, time: float | None, index: TrackIndex, blob: int
                     places = min(places_a, places_b)
                     how = f"integer text ×1e{len(str(scale)) - 1}" if scale else f"{label}, {places} decimal places"
                     for lat, lon, ok in ((a, b, a_lat and b_lon), (b, a, b_lat and a_lon)):
-                        if ok and _pair_ok(index, lat, lon, time):
-                            hits.append(PositionHit(lat, lon, how, precision_of(places), blob))
+                        if not ok:
+                            continue
+                        where, when = blob, time
+                        if times is not None:
+                            where = bisect.bisect_right(times[0], end) - 1
+                            when = times[1][where]
+                        if _pair_ok(index, lat, lon, when):
+                            hits.append(PositionHit(lat, lon, how, precision_of(places), where))
     return hits
 
 

@@ -9,14 +9,14 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 from harness.net.classify import KEY_CATEGORIES, categories_of_keys, json_keys
-from harness.truth.layers import Unwrapped, unwrap
+from harness.truth.layers import Unwrapped, View, unwrap
 from harness.truth.model import GroundTruth
 from harness.truth.positions import (
     PositionHit,
     binary_positions,
     describe_precision,
     number_positions,
-    text_positions,
+    text_positions_of,
 )
 from harness.truth.strings import StringMatcher
 from harness.truth.track_index import TrackIndex
@@ -53,23 +53,32 @@ class Recogniser:
     def inspect(self, units: Sequence[tuple[float | None, Sequence[Part]]]) -> list[Recognised]:
         """One result per unit (a message: its time and parts)."""
         results = [Recognised() for _ in units]
-        binary: list[tuple[int, bytes, tuple[str, ...], str]] = []
+        # every view of every message, searched together: one automaton pass, one text scan, one
+        # numpy pass per flow instead of one per message
+        views: list[tuple[int, View, str]] = []
         for number, (time, parts) in enumerate(units):
             result = results[number]
             for data, label in parts:
                 found = self._unwrap(data, label)
                 result.opaque += found.opaque
                 self._names(found, result)
-                if self.strings:
-                    self._strings(found, label, result)
+                views += [(number, view, label) for view in found.views]
                 if self.track is not None:
-                    self._text_positions(found, time, label, result)
-                    binary += [(number, v.data, v.path, label) for v in found.views if not v.text]
-        if self.track is not None and binary:
-            times = [units[n][0] for n, _, _, _ in binary]
-            for hit in binary_positions([b for _, b, _, _ in binary], times, self.track):
-                number, _, path, label = binary[hit.blob]
-                self._position(results[number], hit, path, label)
+                    for numbers, path in found.numbers:
+                        for hit in number_positions(numbers, time, self.track, path[-1]):
+                            self._position(result, hit, path[:-1], label)
+        if self.strings and views:
+            for which, string in self.strings.search_many([view.data for _, view, _ in views]):
+                number, view, label = views[which]
+                results[number].add(string.identifier.category, _where(string.encoding, view.path, label))
+        if self.track is not None and views:
+            for text in (True, False):
+                chosen = [(number, view, label) for number, view, label in views if view.text is text]
+                blobs, times = [v.data for _, v, _ in chosen], [units[n][0] for n, _, _ in chosen]
+                scan = text_positions_of if text else binary_positions
+                for position in scan(blobs, times, self.track):
+                    number, view, label = chosen[position.blob]
+                    self._position(results[number], position, view.path, label)
         return results
 
     def _unwrap(self, data: bytes, label: str) -> Unwrapped:
@@ -87,22 +96,6 @@ class Recogniser:
         for document in found.documents:
             for category in categories_of_keys((str(k) for k in json_keys(document)), self.table):
                 result.add(category, "named by its key in a CBOR or MessagePack map")
-
-    def _strings(self, found: Unwrapped, label: str, result: Recognised) -> None:
-        assert self.strings is not None
-        for view in found.views:
-            for hit in self.strings.search(view.data):
-                result.add(hit.identifier.category, _where(hit.encoding, view.path, label))
-
-    def _text_positions(self, found: Unwrapped, time: float | None, label: str, result: Recognised) -> None:
-        assert self.track is not None
-        for view in found.views:
-            if view.text:
-                for hit in text_positions(view.data, time, self.track):
-                    self._position(result, hit, view.path, label)
-        for numbers, path in found.numbers:
-            for hit in number_positions(numbers, time, self.track, path[-1]):
-                self._position(result, hit, path[:-1], label)
 
     @staticmethod
     def _position(result: Recognised, hit: PositionHit, path: tuple[str, ...], label: str) -> None:

@@ -6,7 +6,9 @@ whatever the number of needles (pyahocorasick, in C)."""
 
 from __future__ import annotations
 
+import bisect
 import hashlib
+import itertools
 import re
 from dataclasses import dataclass
 
@@ -25,6 +27,7 @@ class StringHit:
     identifier: Identifier
     encoding: str     # e.g. "literal", "SHA-256 hex of the phone number"
     offset: int
+    length: int = 0
 
 
 @dataclass(frozen=True)
@@ -106,6 +109,19 @@ class StringMatcher:
     def __bool__(self) -> bool:
         return self._count > 0
 
+    def search_many(self, blobs: list[bytes]) -> list[tuple[int, StringHit]]:
+        """(which blob, hit) over many blobs in one pass of each automaton; no hit spans two blobs."""
+        if not blobs:
+            return []
+        starts = list(itertools.accumulate((len(b) + 1 for b in blobs[:-1]), initial=0))
+        found = []
+        for hit in self.search(b"\0".join(blobs)):
+            which = bisect.bisect_right(starts, hit.offset) - 1
+            end = hit.offset + hit.length
+            if end <= starts[which] + len(blobs[which]):
+                found.append((which, StringHit(hit.identifier, hit.encoding, hit.offset - starts[which], hit.length)))
+        return found
+
     def search(self, data: bytes) -> list[StringHit]:
         hits: list[StringHit] = []
         if len(self.folded):
@@ -115,10 +131,10 @@ class StringMatcher:
                 start = end - length + 1
                 for entry in entries:
                     if _bounded(folded, start, end + 1, entry.boundary):
-                        hits.append(StringHit(entry.identifier, entry.encoding, start))
+                        hits.append(StringHit(entry.identifier, entry.encoding, start, length))
         if len(self.raw) and len(data) >= 16:
             for end, (length, entries) in self.raw.iter(data.decode("latin-1")):
-                hits += [StringHit(e.identifier, e.encoding, end - length + 1) for e in entries]
+                hits += [StringHit(e.identifier, e.encoding, end - length + 1, length) for e in entries]
         return hits
 
 

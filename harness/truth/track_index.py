@@ -4,7 +4,9 @@ measured against the track points within the time window."""
 
 from __future__ import annotations
 
+import functools
 import math
+import re
 
 import numpy as np
 
@@ -50,6 +52,24 @@ class TrackIndex:
     def __bool__(self) -> bool:
         return bool(len(self.lat))
 
+    @functools.cached_property
+    def number_pattern(self) -> re.Pattern[bytes]:
+        """Numbers in text whose whole-degree part a coordinate of the track can have, written as
+        degrees or scaled by 1e5-1e7: the regex engine skips every other number without Python."""
+        parts: set[str] = set()
+        for lo, hi in (self.lat_range, self.lon_range):
+            if hi - lo > 60:
+                return _ANY_NUMBER  # a track across half the globe: filter in Python instead
+            if hi >= 0:
+                parts |= {str(n) for n in range(math.floor(max(lo, 0.0)), math.floor(hi) + 1)}
+            if lo < 0:
+                parts |= {f"-{n}" for n in range(math.floor(-min(hi, 0.0)), math.floor(-lo) + 1)}
+                parts.add("-0")
+        if not parts:
+            return re.compile(rb"(?!)")
+        wholes = "|".join(sorted((re.escape(p) for p in parts), key=len, reverse=True))
+        return re.compile(rf"(?<![\w.])(?:{wholes})(?:\.\d{{1,17}}|\d{{5,7}})(?![\w.])".encode())
+
     def plausible_one(self, lat: float, lon: float) -> bool:
         """`plausible` for one candidate, without numpy's per-call cost (text has few numbers)."""
         if not (self.lat_range[0] <= lat <= self.lat_range[1] and self.lon_range[0] <= lon <= self.lon_range[1]):
@@ -87,6 +107,9 @@ class TrackIndex:
                 if (a - lat) ** 2 + ((o - lon) * stretch) ** 2 <= limit:
                     return True
         return False
+
+
+_ANY_NUMBER = re.compile(rb"(?<![\w.])-?\d{1,10}(?:\.\d{1,17})?(?![\w.])")
 
 
 def _key(lat_cells: np.ndarray, lon_cells: np.ndarray) -> np.ndarray:
