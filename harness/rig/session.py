@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 import time
 from dataclasses import dataclass
 from functools import partial
@@ -25,14 +26,16 @@ from harness.net.pcapfile import merge, read_capture
 from harness.rig.bench import BenchEcu, BenchRig
 from harness.rig.config import Rig
 from harness.rig.vecu_process import VecuProcess
-from harness.rig.virtual import VirtualRig
+from harness.rig.virtual import SINK_PORT, VirtualRig
 from harness.scenarios.campaign import public_key_pem
 from harness.scenarios.clock import VehicleClock
 from harness.scenarios.cloud import Gbt32960Platform, MqttBroker, Received
 from harness.scenarios.collector import HttpCollector
 from harness.scenarios.log import ScenarioLog
 from harness.scenarios.ota_backend import BackendState, OtaBackend, OtaBackendServer
+from harness.scenarios.rig_ca import RigCa
 from harness.scenarios.servers import ThreadedServers
+from harness.scenarios.sink import TcpSink, UdpSink
 
 CAPTURE_SETTLE_S = 0.35
 
@@ -113,6 +116,8 @@ class RigSession:
         self.virtual: VirtualRig | None = VirtualRig(rig) if rig.is_virtual else None
         self.bench: BenchRig | None = None if rig.is_virtual else BenchRig(rig)
         self.servers: ThreadedServers | None = None
+        self.ca: RigCa | None = None
+        self._ca_dir: Path | None = None
         self.backend_state = BackendState()
         self.backend = OtaBackend(self.backend_state)
         self.received = Received()
@@ -145,6 +150,10 @@ class RigSession:
         self.virtual.up()
         ns = self.virtual.namespaces
         self.servers = ThreadedServers(ns.cloud)
+        self._ca_dir = Path(tempfile.mkdtemp(prefix="harness-rig-ca-"))
+        self.ca = RigCa(self._ca_dir)
+        self.servers.start(partial(TcpSink, SINK_PORT, self.ca), "catch-all sink (TCP)")
+        self.servers.start(partial(UdpSink, SINK_PORT), "catch-all sink (UDP)")
         endpoints = self.rig.vecu.endpoints
         for key in ("gbt32960", "gbt32960_mirror"):
             if key in endpoints:
@@ -186,6 +195,8 @@ class RigSession:
             self.servers.close()
         if self.virtual is not None:
             self.virtual.down()
+        if self._ca_dir is not None:
+            shutil.rmtree(self._ca_dir, ignore_errors=True)
         if self.bench is not None:
             self.bench.down()
 

@@ -10,10 +10,11 @@ import os
 from dataclasses import dataclass
 
 from harness.errors import RigError
-from harness.rig import netns
+from harness.rig import catch_all, netns
 from harness.rig.config import Rig
 
 VEHICLE_IF = "veh0"
+SINK_PORT = 9  # where the catch-all redirects; the sink listens on it on every address
 
 
 @dataclass(frozen=True)
@@ -68,6 +69,10 @@ class VirtualRig:
         for address in sorted({e.host for e in vecu.endpoints.values()}):
             length = 32 if ipaddress.ip_address(address).version == 4 else 128
             netns.ip("addr", "add", f"{address}/{length}", "dev", "lo", namespace=ns.cloud)
+        served = [(e.host, "tcp", e.port) for e in vecu.endpoints.values()]
+        subnet = str(ipaddress.ip_interface(f"{vecu.address}/{vecu.prefix}").network)
+        silent = [(e.host, "tcp", e.port) for e in vecu.unserved.values()]
+        catch_all.install(ns.cloud, self.uplink, subnet, served, silent, SINK_PORT)
 
     def down(self) -> None:
         for name in self.namespaces.all():

@@ -1,0 +1,140 @@
+"""The virtual Internet the vehicle meets: every destination in the cloud namespace answers (listed
+endpoints keep their own servers, unanswered ones stay silent), and the host namespace sees none of it."""
+
+from __future__ import annotations
+
+import os
+import socket
+import ssl
+import struct
+import subprocess
+import time
+from collections.abc import Iterator
+from functools import partial
+from pathlib import Path
+
+import pytest
+
+from harness.rig import catch_all, netns
+from harness.rig.config import load_rig
+from harness.rig.virtual import SINK_PORT, VirtualRig
+from harness.scenarios.rig_ca import RigCa
+from harness.scenarios.servers import ReusableTCPServer, ThreadedServers
+from harness.scenarios.sink import TcpSink, UdpSink
+
+RIG = Path(__file__).resolve().parent.parent / "rigs" / "virtual.toml"
+Cloud = tuple[VirtualRig, TcpSink, UdpSink, RigCa, list[bytes]]
+pytestmark = pytest.mark.skipif(os.geteuid() != 0 or catch_all.shutil.which("nft") is None,
+                                reason="needs root and nftables for namespaces")
+
+
+def _host_state() -> tuple[str, str, str]:
+    run = partial(subprocess.run, capture_output=True, text=True, check=False)
+    return (run(["ip", "route", "show", "table", "all"]).stdout, run(["ip", "rule"]).stdout,
+            run(["nft", "list", "ruleset"]).stdout)
+
+
+class _Listed(ReusableTCPServer):
+    def __init__(self, address: tuple[str, int], seen: list[bytes]) -> None:
+        import socketserver
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                seen.append(self.request.recv(100))
+                self.request.sendall(b"listed")
+        super().__init__(address, Handler)
+
+
+@pytest.fixture(scope="module")
+def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
+    before = _host_state()
+    rig = VirtualRig(load_rig(RIG), tag="inet")
+    rig.up()
+    servers = ThreadedServers(rig.namespaces.cloud)
+    ca = RigCa(tmp_path_factory.mktemp("ca"))
+    seen: list[bytes] = []
+    try:
+        tcp = servers.start(partial(TcpSink, SINK_PORT, ca), "sink")
+        udp = servers.start(partial(UdpSink, SINK_PORT), "sink-udp")
+        account = next(e for k, e in rig.rig.vecu.endpoints.items() if k == "account")  # type: ignore[union-attr]
+        servers.start(partial(_Listed, (account.host, account.port), seen), "account")
+        yield rig, tcp, udp, ca, seen
+    finally:
+        servers.close()
+        rig.down()
+    assert _host_state() == before, "bringing the cloud up and down changed the host's routes, rules or nftables"
+
+
+def _in_vehicle(rig: VirtualRig):  # type: ignore[no-untyped-def]
+    return netns.entered(rig.namespaces.vehicle)
+
+
+def test_any_address_and_port_answers_tls_for_the_sni_asked(cloud) -> None:  # type: ignore[no-untyped-def]
+    rig, tcp, _, ca, _ = cloud
+    context = ssl.create_default_context(cafile=str(ca.ca_file))
+    with _in_vehicle(rig):
+        raw = socket.create_connection(("203.0.113.250", 443), timeout=3)
+    with context.wrap_socket(raw, server_hostname="uploads.example.eu") as tls:
+        tls.sendall(b"POST /x HTTP/1.1\r\nHost: uploads.example.eu\r\nContent-Length: 2\r\n\r\n{}")
+        assert tls.recv(100).startswith(b"HTTP/1.1 200")
+    with _in_vehicle(rig):
+        plain = socket.create_connection(("203.0.113.10", 4711), timeout=3)  # a listed host, an unlisted port
+    with plain:
+        plain.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert plain.recv(100).startswith(b"HTTP/1.1 200")
+    assert tcp.connections >= 2
+
+
+def test_listed_endpoints_keep_their_server_and_unanswered_stay_silent(cloud) -> None:  # type: ignore[no-untyped-def]
+    rig, _, udp, _, seen = cloud
+    vecu = rig.rig.vecu
+    account = vecu.endpoints["account"]
+    with _in_vehicle(rig):
+        sock = socket.create_connection((account.host, account.port), timeout=3)
+        datagram = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        silent = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    with sock:
+        sock.sendall(b"hello")
+        assert sock.recv(100) == b"listed" and seen == [b"hello"]
+    with datagram:
+        datagram.sendto(b"\xa5\x01", ("203.0.113.230", 5005))
+    unserved = vecu.unserved["upload_overseas"]
+    silent.settimeout(0.5)
+    with silent, pytest.raises(TimeoutError):
+        silent.connect((unserved.host, unserved.port))
+    deadline = time.monotonic() + 2
+    while udp.datagrams < 1 and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert udp.datagrams >= 1
+
+
+def test_icmp_echo_to_any_address_is_answered(cloud) -> None:  # type: ignore[no-untyped-def]
+    rig = cloud[0]
+    with _in_vehicle(rig):
+        sock = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_ICMP)
+    with sock:
+        sock.settimeout(2)
+        body = struct.pack("!BBHHH", 8, 0, 0, 0x4242, 1) + b"ping"
+        checksum = _checksum(body)
+        sock.sendto(body[:2] + struct.pack("!H", checksum) + body[4:], ("203.0.113.251", 0))
+        while True:
+            packet, source = sock.recvfrom(256)
+            if packet[20] == 0:  # echo reply
+                break
+    assert source[0] == "203.0.113.251"
+
+
+def test_host_namespace_does_not_route_to_the_catch_all(cloud) -> None:  # type: ignore[no-untyped-def]
+    """Asked of the routing table, not by a packet: a probe from the host could leave the machine."""
+    rig = cloud[0]
+    route = subprocess.run(["ip", "route", "get", "203.0.113.250"], capture_output=True, text=True, check=False)
+    assert not route.stdout.startswith("local"), route.stdout
+    assert rig.uplink not in route.stdout and "veh0" not in route.stdout
+    local = subprocess.run(["ip", "route", "show", "table", "local"], capture_output=True, text=True, check=True)
+    assert "0.0.0.0/0" not in local.stdout and "default" not in local.stdout
+
+
+def _checksum(data: bytes) -> int:
+    total = sum(struct.unpack(f"!{len(data) // 2}H", data))
+    total = (total >> 16) + (total & 0xFFFF)
+    return ~(total + (total >> 16)) & 0xFFFF
