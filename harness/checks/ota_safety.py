@@ -8,7 +8,7 @@ OtaStatus showed the installation begin, or showed it waiting; the limits come f
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Any
 
 from harness.checks.ota_situations import Situation, parse_situations, unseen
@@ -82,10 +82,10 @@ def unsafe(state: Mapping[str, Any], rule: SafeStateRule) -> list[str]:
 @register(SAFE_STATE)
 def check_safe_state(evidence: Evidence, policy: Policy, *, installation_expected: bool = True,
                      situations: dict[str, dict[str, Any]] | None = None, min_soc_pct: float | None = None,
-                     seed: str = "", rule_id: str = "ota.safe-state") -> list[Finding]:
+                     rule_id: str = "ota.safe-state") -> list[Finding]:
     """`situations`: the vehicle states the test promises the ECU decided in (waited in, with the
     reason the rule gives, or began installing in); one never seen makes the verdict inconclusive.
-    `seed`: the hypothesis seed that drew the states, quoted in a failure so it can be replayed."""
+    (A run's hypothesis seed is quoted with every verdict but pass by the report.)"""
     clause = policy.profile.rule(rule_id).primary
     runs = campaign_runs(evidence)
     if not runs:
@@ -143,9 +143,6 @@ def check_safe_state(evidence: Evidence, policy: Policy, *, installation_expecte
         findings.append(Finding(SAFE_STATE, Verdict.INCONCLUSIVE, clause,
                                 f"CAN recording lost frames of {lost}; the state at installation is uncertain",
                                 protocol="can"))
-    if seed:
-        findings = [replace(f, detail=f"{f.detail} (hypothesis seed {seed}: harness run --seed {seed})")
-                    if f.verdict is Verdict.FAIL else f for f in findings]
     return findings
 
 

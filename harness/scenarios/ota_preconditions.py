@@ -130,7 +130,7 @@ class PreconditionPlayer:
         put(self.vehicle, "driving", self.monitor)
         campaign_id, self.next_campaign = self.next_campaign, self.next_campaign + 1
         campaign = self.backend.offer(example_campaign(campaign_id, INSTALL_MIN, next_version(self._version())))
-        if self.hmi.wait_for_notice(campaign.campaign_id) is None:
+        if self.hmi.wait_for_notice(campaign.campaign_id, timeout_vehicle_s=3600) is None:
             raise RuntimeError(f"campaign {campaign_id}: the ECU showed no notice")
         self.hmi.accept(campaign.campaign_id)
         if self.forward.state_in({"WaitingSafeState"}, 1800) is None:

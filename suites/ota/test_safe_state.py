@@ -45,9 +45,11 @@ def test_driving_inhibited_during_installation(bus, vehicle, hmi, ota_backend, v
     fast_forward.until(lambda v: v.get("ota.status.state") == "Installing"
                        and int(v.get("ota.status.progress_pct", 0)) >= 50, 3600, step_s=20)
     put(vehicle, "stopped-in-drive", bus.monitor)
-    # into and through activation without jumps, at a slower clock: on the bus long enough for its
-    # DriveInhibit frames to be judged (a jump overshoots by a step or two)
-    fast_forward.until(_installed(93), 3600, step_s=5)
-    with fast_forward.slow(60.0):
+    # into and through activation without jumps (a jump overshoots when the ECU is slow to show its
+    # progress), the last of it at a slower clock: on the bus long enough for its frames to be judged
+    fast_forward.until(_installed(80), 3600, step_s=5)
+    with fast_forward.slow(100.0):
+        fast_forward.until(_installed(97), 600)
+    with fast_forward.slow(40.0):
         fast_forward.state_in(ENDED, 600)
     judge(check_drive_inhibit, situations=situation("stopped-in-drive", MOTION))
