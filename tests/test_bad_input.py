@@ -72,12 +72,13 @@ def test_unknown_profile(tmp_path: Path) -> None:
 
 
 def test_capture_that_cannot_start_is_an_error_verdict(tmp_path: Path) -> None:
-    # a PATH with iproute2 but without dumpcap: the capture cannot start
-    ip = shutil.which("ip")
-    assert ip is not None
+    # a PATH with iproute2 and nftables but without dumpcap: the capture cannot start
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
-    (bin_dir / "ip").symlink_to(ip)
+    for tool in ("ip", "nft"):
+        found = shutil.which(tool)
+        assert found is not None
+        (bin_dir / tool).symlink_to(found)
     run = harness_run(tmp_path, "--rule", "locality.regulated-data", env={"PATH": str(bin_dir)})
     assert run.status == 4, run.stdout[-2000:]
     verdicts = run.verdicts()

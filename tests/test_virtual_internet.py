@@ -15,9 +15,11 @@ from pathlib import Path
 
 import pytest
 
+from harness.errors import RigError
 from harness.rig import catch_all, netns
 from harness.rig.config import load_rig
-from harness.rig.virtual import SINK_PORT, VirtualRig
+from harness.rig.virtual import DNS_PORT, SINK_PORT, VirtualRig
+from harness.scenarios.dns_server import RigResolver, dns_server
 from harness.scenarios.rig_ca import RigCa
 from harness.scenarios.servers import ReusableTCPServer, ThreadedServers
 from harness.scenarios.sink import TcpSink, UdpSink
@@ -58,11 +60,50 @@ def cloud(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cloud]:
         udp = servers.start(partial(UdpSink, SINK_PORT), "sink-udp")
         account = next(e for k, e in rig.rig.vecu.endpoints.items() if k == "account")  # type: ignore[union-attr]
         servers.start(partial(_Listed, (account.host, account.port), seen), "account")
+        vecu = rig.rig.vecu
+        assert vecu is not None and vecu.resolver is not None
+        servers.start(partial(dns_server, _resolver(rig), vecu.resolver, DNS_PORT), "resolver")
         yield rig, tcp, udp, ca, seen
     finally:
         servers.close()
         rig.down()
     assert _host_state() == before, "bringing the cloud up and down changed the host's routes, rules or nftables"
+
+
+def _resolver(rig: VirtualRig) -> RigResolver:
+    vecu = rig.rig.vecu
+    assert vecu is not None
+    listed = [*vecu.endpoints.values(), *vecu.unserved.values()]
+    return RigResolver({e.name: e.host for e in listed if e.name}, rig.rig.netmap, [e.host for e in listed])
+
+
+def _getent(rig: VirtualRig, name: str) -> str:
+    """Resolved as the vECU resolves: a process started with `ip netns exec` reads the namespace's resolv.conf."""
+    done = subprocess.run(netns.exec_argv(rig.namespaces.vehicle, ["getent", "ahostsv4", name]),
+                          capture_output=True, text=True, check=False, timeout=10)
+    return done.stdout.split()[0] if done.returncode == 0 and done.stdout else ""
+
+
+def test_the_vehicle_resolves_listed_names_and_any_name_by_its_region(cloud) -> None:  # type: ignore[no-untyped-def]
+    rig = cloud[0]
+    vecu = rig.rig.vecu
+    assert _getent(rig, "tsp.example.cn") == vecu.endpoints["mqtt"].host
+    eu = _getent(rig, "anything.example.eu")
+    assert eu and rig.rig.netmap.address_region(eu) == "EU"
+    assert eu not in {e.host for e in vecu.endpoints.values()}
+    assert _getent(rig, "nobody.example.org") == ""  # no region for it: NXDOMAIN
+
+
+def test_pool_addresses_are_stable_and_never_a_listed_one() -> None:
+    rig = load_rig(RIG)
+    assert rig.vecu is not None
+    taken = [e.host for e in rig.vecu.endpoints.values()]
+    resolver = RigResolver({}, rig.netmap, taken)
+    picks = {resolver.address_for(f"host{i}.example.cn", 4) for i in range(200)}
+    assert None not in picks and not picks & set(taken)
+    assert all(rig.netmap.address_region(str(p)) == "CN" for p in picks)
+    assert resolver.address_for("host1.example.cn", 4) == resolver.address_for("HOST1.example.cn.", 4)
+    assert resolver.address_for("host1.example.cn", 6) is None  # the netmap has no IPv6 range for CN
 
 
 def _in_vehicle(rig: VirtualRig):  # type: ignore[no-untyped-def]
@@ -132,6 +173,12 @@ def test_host_namespace_does_not_route_to_the_catch_all(cloud) -> None:  # type:
     assert rig.uplink not in route.stdout and "veh0" not in route.stdout
     local = subprocess.run(["ip", "route", "show", "table", "local"], capture_output=True, text=True, check=True)
     assert "0.0.0.0/0" not in local.stdout and "default" not in local.stdout
+
+
+def test_missing_nftables_is_named_with_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(catch_all.shutil, "which", lambda name: None)
+    with pytest.raises(RigError, match="apt-get install nftables"):
+        catch_all.require_nft()
 
 
 def _checksum(data: bytes) -> int:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import ipaddress
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -43,6 +43,13 @@ class CaptureConfig:
 class Endpoint:
     host: str
     port: int
+    # the DNS name the vehicle is configured with ([vecu.names]); None: it dials the address
+    name: str | None = field(default=None, compare=False)
+
+    @property
+    def dial(self) -> str:
+        """What the vehicle connects to: its name where it has one, so the vehicle resolves it."""
+        return self.name or self.host
 
     def __str__(self) -> str:
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
@@ -62,6 +69,8 @@ class VecuConfig:
     report_period_s: float = 10.0
     # destinations the virtual cloud does not serve (no address, no server): a seeded defect's target
     unserved: dict[str, Endpoint] = field(default_factory=dict)
+    # the virtual cloud's DNS resolver the vehicle is configured with (None: the vehicle dials addresses)
+    resolver: str | None = None
 
 
 @dataclass(frozen=True)
@@ -282,6 +291,11 @@ def _vecu(vecu: _Reader) -> VecuConfig:
     for needed in ("gbt32960", "mqtt", "ota"):
         if needed not in endpoints:
             raise endpoints_table.fail(needed, "missing endpoint (host:port)")
+    unserved = _unserved(vecu, endpoints)
+    resolver = _address(vecu, "resolver") if "resolver" in vecu.data else None
+    names = _names(vecu, (*endpoints, *unserved), resolver)
+    endpoints = {key: replace(e, name=names.get(key)) for key, e in endpoints.items()}
+    unserved = {key: replace(e, name=names.get(key)) for key, e in unserved.items()}
     return VecuConfig(
         vin=vin,
         iccid=vecu.get("iccid", str, "89860000000000000000"),
@@ -291,8 +305,27 @@ def _vecu(vecu: _Reader) -> VecuConfig:
         software_version=(major, minor, patch),
         endpoints=endpoints,
         report_period_s=vecu.get("report_period_s", float, 10.0),
-        unserved=_unserved(vecu, endpoints),
+        unserved=unserved,
+        resolver=resolver,
     )
+
+
+def _names(vecu: _Reader, keys: tuple[str, ...], resolver: str | None) -> dict[str, str]:
+    """[vecu.names]: endpoint -> the DNS name the vehicle dials it by (the rig's resolver answers it)."""
+    table = vecu.table("names", required=False)
+    if table.data and resolver is None:
+        raise vecu.fail("resolver", "missing: names in [vecu.names] need the resolver that answers them")
+    names = {}
+    for key in table.data:
+        if key not in keys:
+            raise table.fail(key, "not an endpoint of [vecu.endpoints] or [vecu.unserved]")
+        name = table.get(key, str).rstrip(".").lower()
+        labels = name.split(".")
+        if len(labels) < 2 or not all(label and len(label) < 64 and label.replace("-", "").isalnum()
+                                      and label.isascii() for label in labels):
+            raise table.fail(key, f"not a DNS name: {name!r}")
+        names[key] = name
+    return names
 
 
 def _unserved(vecu: _Reader, served: dict[str, Endpoint]) -> dict[str, Endpoint]:

@@ -26,11 +26,12 @@ from harness.net.pcapfile import merge, read_capture
 from harness.rig.bench import BenchEcu, BenchRig
 from harness.rig.config import Rig
 from harness.rig.vecu_process import VecuProcess
-from harness.rig.virtual import SINK_PORT, VirtualRig
+from harness.rig.virtual import DNS_PORT, SINK_PORT, VirtualRig
 from harness.scenarios.campaign import public_key_pem
 from harness.scenarios.clock import VehicleClock
 from harness.scenarios.cloud import Gbt32960Platform, MqttBroker, Received
 from harness.scenarios.collector import HttpCollector
+from harness.scenarios.dns_server import RigResolver, dns_server
 from harness.scenarios.log import ScenarioLog
 from harness.scenarios.ota_backend import BackendState, OtaBackend, OtaBackendServer
 from harness.scenarios.rig_ca import RigCa
@@ -154,6 +155,7 @@ class RigSession:
         self.ca = RigCa(self._ca_dir)
         self.servers.start(partial(TcpSink, SINK_PORT, self.ca), "catch-all sink (TCP)")
         self.servers.start(partial(UdpSink, SINK_PORT), "catch-all sink (UDP)")
+        self._start_resolver()
         endpoints = self.rig.vecu.endpoints
         for key in ("gbt32960", "gbt32960_mirror"):
             if key in endpoints:
@@ -169,6 +171,18 @@ class RigSession:
         self.evidence_dir.mkdir(parents=True, exist_ok=True)
         self.trust_anchor.write_bytes(public_key_pem(self.backend_state.signer))
         self._start_can(ns.can)
+
+    def _start_resolver(self) -> None:
+        vecu = self.rig.vecu
+        assert vecu is not None and self.servers is not None
+        if vecu.resolver is None:
+            return
+        listed = [*vecu.endpoints.values(), *vecu.unserved.values()]
+        resolver = RigResolver({e.name: e.host for e in listed if e.name}, self.rig.netmap,
+                               [e.host for e in listed] + [vecu.resolver, vecu.address, vecu.gateway])
+        for tcp in (False, True):
+            self.servers.start(partial(dns_server, resolver, vecu.resolver, DNS_PORT, tcp),
+                               f"resolver ({'TCP' if tcp else 'UDP'})")
 
     def _start_can(self, namespace: str | None) -> None:
         """The harness's side of the bus: the rest of the vehicle, the recorder and the monitor."""

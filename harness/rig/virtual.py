@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import shutil
 from dataclasses import dataclass
+from pathlib import Path
 
 from harness.errors import RigError
 from harness.rig import catch_all, netns
@@ -15,6 +17,8 @@ from harness.rig.config import Rig
 
 VEHICLE_IF = "veh0"
 SINK_PORT = 9  # where the catch-all redirects; the sink listens on it on every address
+DNS_PORT = 53
+NETNS_ETC = Path("/etc/netns")  # `ip netns exec` bind-mounts files from here over /etc
 
 
 @dataclass(frozen=True)
@@ -66,17 +70,31 @@ class VirtualRig:
         for name, interface in ((ns.vehicle, VEHICLE_IF), (ns.cloud, self.uplink)):
             netns.ip("link", "set", interface, "up", namespace=name)
         netns.ip("route", "add", "default", "via", vecu.gateway, namespace=ns.vehicle)
-        for address in sorted({e.host for e in vecu.endpoints.values()}):
+        resolver = [vecu.resolver] if vecu.resolver else []
+        for address in sorted({e.host for e in vecu.endpoints.values()} | set(resolver)):
             length = 32 if ipaddress.ip_address(address).version == 4 else 128
             netns.ip("addr", "add", f"{address}/{length}", "dev", "lo", namespace=ns.cloud)
         served = [(e.host, "tcp", e.port) for e in vecu.endpoints.values()]
+        served += [(address, protocol, DNS_PORT) for address in resolver for protocol in ("udp", "tcp")]
         subnet = str(ipaddress.ip_interface(f"{vecu.address}/{vecu.prefix}").network)
         silent = [(e.host, "tcp", e.port) for e in vecu.unserved.values()]
         catch_all.install(ns.cloud, self.uplink, subnet, served, silent, SINK_PORT)
+        if vecu.resolver:
+            self._resolv_conf(vecu.resolver)
+
+    def _resolv_conf(self, resolver: str) -> None:
+        """The vehicle's processes (started with `ip netns exec`) resolve through the rig's resolver."""
+        directory = NETNS_ETC / self.namespaces.vehicle
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            (directory / "resolv.conf").write_text(f"nameserver {resolver}\noptions timeout:1 attempts:2\n")
+        except OSError as exc:
+            raise RigError(f"could not give the vehicle namespace its resolver in {directory}: {exc}") from None
 
     def down(self) -> None:
         for name in self.namespaces.all():
             netns.delete(name)
+        shutil.rmtree(NETNS_ETC / self.namespaces.vehicle, ignore_errors=True)
 
     def leftover(self) -> list[str]:
         return [name for name in self.namespaces.all() if netns.exists(name)]

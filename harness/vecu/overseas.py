@@ -54,7 +54,7 @@ class OverseasUploads:
                                 {"Content-Type": "application/x-protobuf"})
         if "position-float32-udp" in self.defects:
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
-                udp.sendto(b"\xa5\x01" + struct.pack(">Iff", int(now), lat, lon), (self.collector.host, DATAGRAM_PORT))
+                udp.sendto(b"\xa5\x01" + struct.pack(">Iff", int(now), lat, lon), (self.collector.dial, DATAGRAM_PORT))
         if "encrypted-blob-abroad" in self.defects:
             plain = f'{{"la":{lat:.6f},"lo":{lon:.6f},"t":{int(now)}}}'.encode() * 4
             nonce = os.urandom(16)
@@ -66,7 +66,7 @@ class OverseasUploads:
         """A connection to a host nothing answers: started without waiting, so the tick loop never stalls."""
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setblocking(False)
-        sock.connect_ex((endpoint.host, endpoint.port))
+        sock.connect_ex((endpoint.dial, endpoint.port))
         self._pending.append(sock)
 
     def _close_pending(self) -> None:

@@ -47,7 +47,7 @@ class Gbt32960Link:
         if time.monotonic() < self._retry_at:
             return False
         try:
-            sock = socket.create_connection((self.endpoint.host, self.endpoint.port), timeout=2.0)
+            sock = socket.create_connection((self.endpoint.dial, self.endpoint.port), timeout=2.0)
             self._serial += 1
             sock.sendall(gbt32960.build_login(self.vin, when, self._serial, self.iccid))
             sock.setblocking(False)
@@ -158,7 +158,7 @@ class MqttTelemetry:
         self._next = 0.0
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"tbox-{vin}")
         self.client.reconnect_delay_set(min_delay=1, max_delay=2)
-        self.client.connect_async(endpoint.host, endpoint.port, keepalive=30)
+        self.client.connect_async(endpoint.dial, endpoint.port, keepalive=30)
         self.client.loop_start()
 
     def tick(self, now: float, inputs: Mapping[str, Any]) -> None:

@@ -18,7 +18,7 @@ RETRY_S = 0.5  # wall seconds before reconnecting to an endpoint that failed
 class JsonUplink:
     def __init__(self, endpoint: Endpoint, host_name: str | None = None) -> None:
         self.endpoint = endpoint
-        self.host_name = host_name or endpoint.host
+        self.host_name = host_name or endpoint.dial
         self._conn: http.client.HTTPConnection | None = None
         self._retry_at = 0.0
         self.sent = 0
@@ -33,7 +33,7 @@ class JsonUplink:
             return False
         try:
             if self._conn is None:
-                self._conn = http.client.HTTPConnection(self.endpoint.host, self.endpoint.port, timeout=1.0)
+                self._conn = http.client.HTTPConnection(self.endpoint.dial, self.endpoint.port, timeout=1.0)
             self._conn.request(method, path, body=body, headers={
                 "Host": self.host_name, "Connection": "keep-alive", **(headers or {})})
             response = self._conn.getresponse()
