@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import bisect
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from harness.checks.registry import register
 from harness.checks.traffic import Sent, completeness, vehicle_traffic
 from harness.findings import Finding, Verdict
-from harness.net import gbt32960
+from harness.net import gbt32960_frames
 from harness.net.evidence import Evidence
-from harness.net.gbt32960_units import UNIT_TYPES
+from harness.net.gbt32960_frames import UNIT_TYPES
 from harness.policy.policy import Policy
+
+if TYPE_CHECKING:
+    from harness.net.gbt32960 import DecodedFrame
 
 CHECK = "national-platform-scope"
 LOGIN, REALTIME, REISSUE = 0x01, 0x02, 0x03
@@ -74,11 +77,13 @@ def _judge_stream(sent: Sent, required: tuple[int, ...], clause: str) -> tuple[l
     findings: list[Finding] = []
     logins = reports = 0
     logged_in = not sent.flow.handshake_seen  # a connection older than the capture may have logged in before
-    for piece in gbt32960.iter_frames(stream):
+    from harness.net.gbt32960 import decode_frame  # scapy's dissection, only where this check runs
+
+    for piece in gbt32960_frames.iter_frames(stream):
         when = at(piece.offset)
         if not piece.complete:
             continue
-        frame = gbt32960.decode_frame(piece.raw)
+        frame = decode_frame(piece.raw)
         where = sent.where((), when)
         if not frame.bcc_ok or frame.encrypted:
             findings.append(Finding(CHECK, Verdict.INCONCLUSIVE, clause, (
@@ -111,7 +116,7 @@ def _judge_stream(sent: Sent, required: tuple[int, ...], clause: str) -> tuple[l
     return findings, logins, reports
 
 
-def _judge_units(frame: gbt32960.DecodedFrame, sent: Sent, required: tuple[int, ...], clause: str,
+def _judge_units(frame: DecodedFrame, sent: Sent, required: tuple[int, ...], clause: str,
                  where: dict[str, Any]) -> list[Finding]:
     findings = []
     extra = frame.undecoded[:1]

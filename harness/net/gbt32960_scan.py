@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from harness.net.gbt32960 import HEADER_LEN
-from harness.net.gbt32960_units import MAX_UNITS
+from harness.net.gbt32960_frames import HEADER_LEN, MAX_UNITS
 
 _FIXED = {0x01: 21, 0x04: 6, 0x05: 10, 0x06: 15}  # unit sizes including the type byte
 

@@ -26,11 +26,12 @@ from scapy.fields import (
 )
 from scapy.packet import Packet, Raw
 
+from harness.net.gbt32960_frames import MAX_UNITS, UNIT_TYPES
+
 # The standard fixes all times to Beijing time; aware datetimes are converted, naive ones written as given.
 GMT8 = timezone(timedelta(hours=8))
 # Generous cap on units per report: real reports hold about ten, and scapy's own default (100) would
 # turn a long but valid list into an exception.
-MAX_UNITS = 255
 
 _T = TypeVar("_T")
 
@@ -66,10 +67,6 @@ class TimeField(Field[datetime | bytes | None, bytes]):
 
 
 _INVALID = {0xFE: "abnormal", 0xFF: "invalid"}
-UNIT_TYPES = {
-    0x01: "vehicle", 0x02: "drive motors", 0x03: "fuel cell", 0x04: "engine", 0x05: "location",
-    0x06: "extremes", 0x07: "alarms", 0x08: "storage voltages", 0x09: "storage temperatures",
-}
 _VEHICLE_STATE = {0x01: "started", 0x02: "stopped", 0x03: "other", **_INVALID}
 _CHARGING = {
     0x01: "parked charging", 0x02: "driving charging", 0x03: "not charging", 0x04: "charged", **_INVALID,

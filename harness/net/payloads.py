@@ -11,7 +11,7 @@ import struct
 from collections.abc import Callable
 from dataclasses import replace
 
-from harness.net import gbt32960
+from harness.net import gbt32960_frames as gbt32960
 from harness.net.classify import GBT32960_UNIT_CATEGORIES, classify_body
 from harness.net.dns import decode_dns, is_dns_flow
 from harness.net.flows import TCP, UDP, Flow
@@ -155,7 +155,9 @@ def _gbt32960(stream: bytes, clock: StreamClock) -> FlowPayload:
         if session is not None:  # a login or heartbeat: the VIN in its header, no unit to dissect
             result.add(PayloadMessage(time, "gbt32960", _VIN_ONLY, None, gbt32960.COMMANDS[session]))
             continue
-        frame = gbt32960.decode_frame(piece.raw)
+        from harness.net.gbt32960 import decode_frame  # the scapy dissector, for what the quick paths leave
+
+        frame = decode_frame(piece.raw)
         if not frame.bcc_ok:  # also what the decoder reports when it could not read the frame at all
             bad += 1
             result.messages += 1
