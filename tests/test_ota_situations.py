@@ -129,3 +129,17 @@ def test_programming_at_low_speed_fails_and_each_situation_is_confirmed_per_tran
     assert any(f.verdict.value == "fail" and "granted while moving" in f.detail for f in findings)
     assert any(f.verdict.value == "inconclusive" and "'isotp: in N'" in f.detail for f in findings)
     assert not any("'isotp: creeping'" in f.detail for f in findings)
+
+
+def test_a_reason_that_changes_with_a_brief_state_confirms_it() -> None:
+    # parked at 12 % for a single status frame (fast-forwarded time): the reason it changed to answers it
+    bus = _waiting([(0, DRIVING, {}), (150, PARKED, LOW), (160, PARKED, {"soc": 12.0, "charging": "ChargingAC"})],
+                   [(0, "UnsafeState"), (150, "LowEnergy"), (160, "None")], install_at=170)
+    parked = {"parked at 12 %": {"vehicle.gear": "P", "battery.soc_pct": 12.0, "battery.charging_state": "NotCharging"}}
+    findings = _judge(bus, situations=parked)
+    assert set(verdicts(findings)) == {"pass"}, findings
+    # a frame that kept the earlier reason through the brief state is not taken for an answer, nor failed
+    stale = _waiting([(0, DRIVING, {}), (150, PARKED, LOW), (160, PARKED, {"soc": 12.0, "charging": "ChargingAC"})],
+                     [(0, "UnsafeState"), (160, "None")], install_at=170)
+    findings = _judge(stale, situations=parked)
+    assert verdicts(findings).count("inconclusive") == 1 and "fail" not in verdicts(findings), findings

@@ -155,8 +155,7 @@ def _deferrals(ident: int, status: list[CanRecord], start: float, vehicle: Vehic
     told: dict[str, int] = {}
     wrong: list[tuple[CanRecord, str, str]] = []
     for before, record in zip(status, status[1:], strict=False):
-        if record.time >= start or record.values.get(CAMPAIGN) != ident or not _waiting(record, ident) \
-                or not _waiting(before, ident) or vehicle.at(before.time) != vehicle.at(record.time):
+        if record.time >= start or not _waiting(record, ident):
             continue
         state = vehicle.at(record.time)
         if any(n not in state for n in NEEDED):
@@ -166,6 +165,12 @@ def _deferrals(ident: int, status: list[CanRecord], start: float, vehicle: Vehic
             continue
         allowed = {REASONS[c] for c in failed}
         reason = str(record.values.get(REASON, "None"))
+        settled = _waiting(before, ident) and vehicle.at(before.time) == state
+        # a reason that just changed to the one the rule gives for this state is the ECU's answer to
+        # it, even before a second frame shows it settled (a short phase of fast-forwarded time)
+        answered = reason in allowed and reason != before.values.get(REASON) and before.values.get(CAMPAIGN) == ident
+        if not settled and not answered:
+            continue
         if reason not in allowed:
             wrong.append((record, reason, ", ".join(failed.values())))
             continue
