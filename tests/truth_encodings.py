@@ -18,28 +18,12 @@ import msgpack
 from hypothesis import strategies as st
 
 from harness.truth.model import GroundTruth, Track, identity, vin
+from harness.truth.wire import write_field, write_varint, zigzag
 
 T0 = 1_772_000_000.0
 TRACK = Track.of([(T0 + i, 31.2304 + i * 2e-4, 121.4737 + i * 3e-4) for i in range(200)])
 TRUTH = GroundTruth((vin("LHVTEST0000000001"), identity("Wang Fang"), identity("+86 100 0000 0000"),
                      identity("fang.wang@example.cn"), identity("11010519491231002X")), TRACK)
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, value = value & 0x7F, value >> 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
-def _zigzag(value: int) -> int:
-    return (value << 1) ^ (value >> 63)
-
-
-def protobuf_field(number: int, wire: int, payload: bytes) -> bytes:
-    return _varint(number << 3 | wire) + (_varint(len(payload)) if wire == 2 else b"") + payload
 
 
 # a position written as bytes: (lat, lon, lat first?) -> bytes
@@ -79,26 +63,26 @@ for order in (">", "<"):
 @_writer("protobuf sint32 1e7")
 def _protobuf_sint(lat: float, lon: float, first: bool) -> bytes:
     a, b = _ordered(round(lat * 1e7), round(lon * 1e7), first)
-    inner = protobuf_field(1, 0, _varint(_zigzag(a))) + protobuf_field(2, 0, _varint(_zigzag(b)))  # type: ignore[arg-type]
-    return protobuf_field(1, 0, _varint(7)) + protobuf_field(3, 2, inner)
+    inner = write_field(1, 0, write_varint(zigzag(a))) + write_field(2, 0, write_varint(zigzag(b)))  # type: ignore[arg-type]
+    return write_field(1, 0, write_varint(7)) + write_field(3, 2, inner)
 
 
 @_writer("protobuf int32 1e6")
 def _protobuf_int(lat: float, lon: float, first: bool) -> bytes:
     a, b = _ordered(round(lat * 1e6), round(lon * 1e6), first)
-    return protobuf_field(1, 0, _varint(int(a))) + protobuf_field(2, 0, _varint(int(b)))  # type: ignore[call-overload]
+    return write_field(1, 0, write_varint(int(a))) + write_field(2, 0, write_varint(int(b)))  # type: ignore[call-overload]
 
 
 @_writer("protobuf double")
 def _protobuf_double(lat: float, lon: float, first: bool) -> bytes:
     a, b = _ordered(lat, lon, first)
-    return protobuf_field(1, 1, struct.pack("<d", a)) + protobuf_field(2, 1, struct.pack("<d", b))
+    return write_field(1, 1, struct.pack("<d", a)) + write_field(2, 1, struct.pack("<d", b))
 
 
 @_writer("protobuf float")
 def _protobuf_float(lat: float, lon: float, first: bool) -> bytes:
     a, b = _ordered(lat, lon, first)
-    return protobuf_field(4, 5, struct.pack("<f", a)) + protobuf_field(5, 5, struct.pack("<f", b))
+    return write_field(4, 5, struct.pack("<f", a)) + write_field(5, 5, struct.pack("<f", b))
 
 
 @_writer("CBOR floats")
@@ -121,7 +105,7 @@ CONTAINERS: dict[str, Callable[[bytes], bytes]] = {
     "zlib": zlib.compress,
     "URL-encoded": lambda b: quote(b.decode("latin-1"), safe="").encode(),
     "JSON string": lambda b: json.dumps({"s": b.decode("latin-1")}).encode(),
-    "protobuf bytes field": lambda b: protobuf_field(1, 0, b"\x01") + protobuf_field(9, 2, b),
+    "protobuf bytes field": lambda b: write_field(1, 0, b"\x01") + write_field(9, 2, b),
     "CBOR bytes": lambda b: cbor2.dumps({"payload": b, "v": 2}),
     "MessagePack bytes": lambda b: bytes(msgpack.packb({"payload": b, "v": 2})),
     "gzip in base64 in JSON": lambda b: json.dumps({"z": base64.b64encode(gzip.compress(b)).decode()}).encode(),

@@ -117,3 +117,23 @@ def read_msgpack(data: bytes) -> Any:
     except Exception:  # noqa: BLE001 - ExtraData, FormatError, UnicodeDecodeError, ...
         return None
     return value if isinstance(value, dict | list) else None
+
+
+def write_varint(value: int) -> bytes:
+    """A protobuf base-128 varint (non-negative values)."""
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def zigzag(value: int) -> int:
+    """The sint32/sint64 mapping of a signed value onto a varint."""
+    return (value << 1) ^ (value >> 63)
+
+
+def write_field(number: int, wire: int, payload: bytes) -> bytes:
+    """One protobuf field: key, then the payload (length-prefixed for wire type 2)."""
+    return write_varint(number << 3 | wire) + (write_varint(len(payload)) if wire == 2 else b"") + payload
