@@ -21,6 +21,7 @@ from harness.diag.rig import RigDiagnostics
 from harness.errors import HarnessError, RigError
 from harness.findings import Finding, Verdict
 from harness.net.evidence import Evidence, load_evidence
+from harness.net.keylog import readable_keylog
 from harness.paths import default_rig
 from harness.policy.policy import Policy
 from harness.policy.profile import Profile, load_profile
@@ -138,7 +139,11 @@ class Capture:
             self.record.evidence = {
                 "capture": _relative(result.capture, self.base), "can_log": _relative(result.can_log, self.base),
                 "scenario_log": _relative(result.scenario_log, self.base), "truth": _relative(truth_file, self.base)}
-            self._evidence = load_evidence(result.capture, self.rig.codec, truth=truth)
+            keys = None
+            if result.keylog is not None:  # the vehicle's TLS secrets: without them its TLS flows stay opaque
+                self.record.evidence["keylog"] = _relative(result.keylog, self.base)
+                keys = readable_keylog(result.keylog)
+            self._evidence = load_evidence(result.capture, self.rig.codec, keys, truth=truth)
             self.record.capture_stats = {
                 "packets": self._evidence.packets, "dropped": result.stats.dropped,
                 "capture_reported": result.stats.reported, "can_frames": result.can_frames,

@@ -3,6 +3,7 @@ endpoints keep their own servers, unanswered ones stay silent), and the host nam
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import ssl
@@ -15,10 +16,13 @@ from pathlib import Path
 
 import pytest
 
-from harness.errors import RigError
+from harness.errors import ConfigError, RigError
+from harness.net.keylog import load_keylog, readable_keylog
+from harness.report import bundle
 from harness.rig import catch_all, netns
 from harness.rig.config import load_rig
 from harness.rig.virtual import DNS_PORT, SINK_PORT, VirtualRig
+from harness.scenarios.collector import HttpCollector
 from harness.scenarios.dns_server import RigResolver, dns_server
 from harness.scenarios.rig_ca import RigCa
 from harness.scenarios.servers import ReusableTCPServer, ThreadedServers
@@ -173,6 +177,67 @@ def test_host_namespace_does_not_route_to_the_catch_all(cloud) -> None:  # type:
     assert rig.uplink not in route.stdout and "veh0" not in route.stdout
     local = subprocess.run(["ip", "route", "show", "table", "local"], capture_output=True, text=True, check=True)
     assert "0.0.0.0/0" not in local.stdout and "default" not in local.stdout
+
+
+def test_mutual_tls_needs_the_vehicle_certificate_and_writes_a_key_log(cloud, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+    rig, _, _, ca, _ = cloud
+    maps = rig.rig.vecu.endpoints["maps"]
+    assert maps.tls and maps.name
+    servers = ThreadedServers(rig.namespaces.cloud)
+    servers.start(partial(HttpCollector, (maps.host, maps.port), ca.server_context(maps.name, require_client=True)),
+                  "maps")
+    vehicle = ca.vehicle_material(rig.rig.vecu.vin)
+    try:
+        keylog = tmp_path / "keylog.txt"
+        with_cert = ssl.create_default_context(cafile=str(vehicle / "ca.pem"))
+        with_cert.load_cert_chain(vehicle / "vehicle.pem", vehicle / "vehicle.key")
+        with_cert.keylog_filename = str(keylog)
+        with _in_vehicle(rig):
+            raw = socket.create_connection((maps.host, maps.port), timeout=3)
+        with with_cert.wrap_socket(raw, server_hostname=maps.name) as tls:
+            tls.sendall(b"POST /v1/x HTTP/1.1\r\nHost: m\r\nContent-Length: 2\r\n\r\n{}")
+            assert tls.recv(100).startswith(b"HTTP/1.1 200")
+        assert len(load_keylog(keylog)) >= 1
+        without = ssl.create_default_context(cafile=str(vehicle / "ca.pem"))
+        with _in_vehicle(rig):
+            raw = socket.create_connection((maps.host, maps.port), timeout=3)
+        with pytest.raises((ssl.SSLError, OSError)), without.wrap_socket(raw, server_hostname=maps.name) as tls:
+            tls.sendall(b"GET / HTTP/1.1\r\nHost: m\r\n\r\n")
+            if not tls.recv(100):  # TLS 1.3 tells the client only on its first read
+                raise ConnectionResetError("closed")
+    finally:
+        servers.close()
+
+
+def test_tls_endpoints_in_the_rig_file_are_checked(tmp_path: Path) -> None:
+    text = RIG.read_text(encoding="utf-8").replace('"../dbc/', f'"{RIG.parent.parent}/dbc/')
+    for old, new, problem in (('mutual = ["mqtt"]', 'mutual = ["ota"]', "must be in endpoints too"),
+                              ('mutual = ["mqtt"]', 'mutual = ["nowhere"]', "not an endpoint"),
+                              ('tsp.example.cn"', 'tsp..example.cn"', "not a DNS name")):
+        variant = tmp_path / "rig.toml"
+        variant.write_text(text.replace(old, new), encoding="utf-8")
+        with pytest.raises(ConfigError, match=problem):
+            load_rig(variant)
+
+
+def test_a_key_log_that_is_empty_or_garbled_leaves_tls_opaque(tmp_path: Path) -> None:
+    empty, garbled = tmp_path / "empty.txt", tmp_path / "garbled.txt"
+    empty.write_text("")
+    garbled.write_bytes(b"CLIENT_RANDOM zz 00\n\xff\xfe")
+    assert readable_keylog(empty) is None and readable_keylog(garbled) is None
+    assert readable_keylog(tmp_path / "missing.txt") is None
+
+
+def test_the_bundle_flags_key_logs_as_secret_material(tmp_path: Path) -> None:
+    evidence = tmp_path / "evidence" / "one_test"
+    evidence.mkdir(parents=True)
+    (evidence / "keylog.txt").write_text("CLIENT_RANDOM " + "00" * 32 + " " + "11" * 48 + "\n")
+    (evidence / "capture.pcapng").write_bytes(b"")
+    bundle._write_manifest(tmp_path, {}, {}, set())
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["secret_material"]["files"] == ["evidence/one_test/keylog.txt"]
+    assert manifest["files"]["evidence/one_test/keylog.txt"]["secret_material"] is True
+    assert manifest["files"]["evidence/one_test/capture.pcapng"]["secret_material"] is False
 
 
 def test_missing_nftables_is_named_with_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -76,3 +76,12 @@ def load_keylog(path: Path | str) -> KeyLog:
         raise ConfigError(f"key log {path} holds no TLS secret in NSS key-log format "
                           "(lines like `CLIENT_RANDOM <64 hex> <96 hex>`, as SSLKEYLOGFILE writes)")
     return log
+
+
+def readable_keylog(path: Path | str) -> KeyLog | None:
+    """The key log a run kept beside a capture, or None where it is missing, unreadable or holds no
+    secret: then the TLS flows stay opaque (inconclusive where they matter), as with no key log at all."""
+    try:
+        return load_keylog(path)
+    except ConfigError:
+        return None

@@ -29,6 +29,11 @@ PERSONAL_DATA_NOTICE = (
     "The captures and logs record what the vehicle sent and received: its VIN, positions, and whatever else "
     "the ECU transmitted. Treat the bundle as personal data (PIPL, GDPR): hand it only to those entitled to it, "
     "keep it no longer than needed, and do not publish it.")
+# the vehicle's TLS key logs: they decrypt every TLS session in the captures, so whoever holds them reads it all
+SECRET_FILES = frozenset({"keylog.txt"})
+SECRET_NOTICE = ("keylog.txt files are NSS key logs: the TLS session secrets of the vehicle's connections. With them "
+                 "anyone holding the captures reads what went over TLS; they are in the bundle so replay decrypts as "
+                 "the run did. Keep them with the captures and nowhere else.")
 # the run's reports that travel with the evidence; each optional, copied when the run wrote it
 REPORT_FILES = ("results.json", "index.html", "matrix.csv", "matrix.json", "junit.xml")
 
@@ -156,11 +161,14 @@ def _write_manifest(destination: Path, run: Mapping[str, Any], config: dict[str,
             path = Path(root) / name
             relative = path.relative_to(destination).as_posix()
             files[relative] = {"sha256": file_digest(path), "size": path.stat().st_size,
-                               "personal_data": relative in personal}
+                               "personal_data": relative in personal,
+                               "secret_material": name in SECRET_FILES}
     manifest = {
         "format": FORMAT, "format_version": FORMAT_VERSION,
         "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "harness_version": __version__,
         "personal_data": {"may_contain": True, "notice": PERSONAL_DATA_NOTICE},
+        "secret_material": {"files": sorted(f for f, entry in files.items() if entry["secret_material"]),
+                            "notice": SECRET_NOTICE},
         "run": {key: run.get(key) for key in ("profile", "rig", "vecu_defect", "hypothesis_seed", "started",
                                               "verdict", "counts")},
         "results": "results.json", "config": config,

@@ -18,6 +18,7 @@ from harness.checks.registry import check_named
 from harness.errors import HarnessError
 from harness.findings import Finding, Verdict, worst
 from harness.net.evidence import load_evidence
+from harness.net.keylog import readable_keylog
 from harness.policy.netmap import load_netmap
 from harness.policy.policy import Policy
 from harness.policy.profile import load_profile
@@ -146,7 +147,9 @@ def _replay_test(bundle: Bundle, test: dict[str, Any], policy: Policy, codec: Ve
     if not capture or not bundle.path(capture).is_file():
         result.reason = result.reason if recorded == "error" else "the bundle holds no capture for this test"
         return result
-    evidence = load_evidence(bundle.path(capture), codec, truth=_truth(bundle, test))
+    keylog = (test.get("evidence") or {}).get("keylog")
+    keys = readable_keylog(bundle.path(keylog)) if keylog else None  # the same secrets the live run read with
+    evidence = load_evidence(bundle.path(capture), codec, keys, truth=_truth(bundle, test))
     findings: list[Finding] = []
     try:
         for entry in checks:

@@ -45,6 +45,8 @@ class Endpoint:
     port: int
     # the DNS name the vehicle is configured with ([vecu.names]); None: it dials the address
     name: str | None = field(default=None, compare=False)
+    tls: bool = field(default=False, compare=False)      # [vecu.tls] endpoints: the vehicle speaks TLS to it
+    mutual: bool = field(default=False, compare=False)   # [vecu.tls] mutual: it asks for the vehicle's certificate
 
     @property
     def dial(self) -> str:
@@ -294,8 +296,10 @@ def _vecu(vecu: _Reader) -> VecuConfig:
     unserved = _unserved(vecu, endpoints)
     resolver = _address(vecu, "resolver") if "resolver" in vecu.data else None
     names = _names(vecu, (*endpoints, *unserved), resolver)
-    endpoints = {key: replace(e, name=names.get(key)) for key, e in endpoints.items()}
-    unserved = {key: replace(e, name=names.get(key)) for key, e in unserved.items()}
+    tls, mutual = _tls(vecu, (*endpoints, *unserved))
+    endpoints = {key: replace(e, name=names.get(key), tls=key in tls, mutual=key in mutual)
+                 for key, e in endpoints.items()}
+    unserved = {key: replace(e, name=names.get(key), tls=key in tls) for key, e in unserved.items()}
     return VecuConfig(
         vin=vin,
         iccid=vecu.get("iccid", str, "89860000000000000000"),
@@ -308,6 +312,24 @@ def _vecu(vecu: _Reader) -> VecuConfig:
         unserved=unserved,
         resolver=resolver,
     )
+
+
+def _tls(vecu: _Reader, keys: tuple[str, ...]) -> tuple[set[str], set[str]]:
+    """[vecu.tls]: the endpoints the vehicle speaks TLS to, and those that ask for its certificate."""
+    table = vecu.table("tls", required=False)
+    unknown = sorted(set(table.data) - {"endpoints", "mutual"})
+    if unknown:
+        raise table.fail(unknown[0], "unknown key; [vecu.tls] has endpoints and mutual (lists of endpoint names)")
+    found: list[set[str]] = []
+    for key in ("endpoints", "mutual"):
+        listed = table.get(key, list, [])
+        for name in listed:
+            if name not in keys:
+                raise table.fail(key, f"{name!r} is not an endpoint of [vecu.endpoints] or [vecu.unserved]")
+        found.append(set(listed))
+    if not found[1] <= found[0]:
+        raise table.fail("mutual", f"{sorted(found[1] - found[0])} must be in endpoints too (mutual TLS is TLS)")
+    return found[0], found[1]
 
 
 def _names(vecu: _Reader, keys: tuple[str, ...], resolver: str | None) -> dict[str, str]:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import ssl
 import tempfile
 import time
 from dataclasses import dataclass
@@ -24,7 +25,7 @@ from harness.errors import RigError
 from harness.net.capture import CaptureStats, DumpcapCapture
 from harness.net.pcapfile import merge, read_capture
 from harness.rig.bench import BenchEcu, BenchRig
-from harness.rig.config import Rig
+from harness.rig.config import Endpoint, Rig
 from harness.rig.vecu_process import VecuProcess
 from harness.rig.virtual import DNS_PORT, SINK_PORT, VirtualRig
 from harness.scenarios.campaign import public_key_pem
@@ -37,8 +38,10 @@ from harness.scenarios.ota_backend import BackendState, OtaBackend, OtaBackendSe
 from harness.scenarios.rig_ca import RigCa
 from harness.scenarios.servers import ThreadedServers
 from harness.scenarios.sink import TcpSink, UdpSink
+from harness.vecu.tls import KEYLOG_ENV, TLS_DIR_ENV
 
 CAPTURE_SETTLE_S = 0.35
+KEYLOG_NAME = "keylog.txt"  # the vehicle's NSS key log in a test's evidence: secret material
 
 
 @dataclass(frozen=True)
@@ -48,6 +51,7 @@ class ObservationResult:
     scenario_log: Path
     stats: CaptureStats
     can_frames: int
+    keylog: Path | None = None  # the vehicle's TLS secrets, where it wrote any
 
 
 class Observation:
@@ -93,7 +97,9 @@ class Observation:
         write_candump(frames, can_log)
         scenario_log = self.directory / "scenario.jsonl"
         self.session.scenario.write(scenario_log)
-        self.result = ObservationResult(capture, can_log, scenario_log, stats, len(frames))
+        keylog = self.directory / KEYLOG_NAME
+        self.result = ObservationResult(capture, can_log, scenario_log, stats, len(frames),
+                                        keylog if keylog.is_file() else None)
         return self.result
 
     def abort(self) -> None:
@@ -118,6 +124,7 @@ class RigSession:
         self.bench: BenchRig | None = None if rig.is_virtual else BenchRig(rig)
         self.servers: ThreadedServers | None = None
         self.ca: RigCa | None = None
+        self._vehicle_tls: Path | None = None
         self._ca_dir: Path | None = None
         self.backend_state = BackendState()
         self.backend = OtaBackend(self.backend_state)
@@ -161,16 +168,24 @@ class RigSession:
             if key in endpoints:
                 e = endpoints[key]
                 self.servers.start(partial(Gbt32960Platform, (e.host, e.port), self.received), key)
+        self._vehicle_tls = self.ca.vehicle_material(self.rig.vecu.vin)
         mqtt = endpoints["mqtt"]
-        self.servers.start(partial(MqttBroker, (mqtt.host, mqtt.port), self.received), "mqtt")
+        self.servers.start(partial(MqttBroker, (mqtt.host, mqtt.port), self.received, self._server_tls(mqtt)), "mqtt")
         ota = endpoints["ota"]
         self.servers.start(partial(OtaBackendServer, (ota.host, ota.port), self.backend_state), "ota")
         for key, e in endpoints.items():  # every other endpoint is a service taking JSON uploads
             if key not in ("gbt32960", "gbt32960_mirror", "mqtt", "ota"):
-                self.servers.start(partial(HttpCollector, (e.host, e.port)), key)
+                self.servers.start(partial(HttpCollector, (e.host, e.port), self._server_tls(e)), key)
         self.evidence_dir.mkdir(parents=True, exist_ok=True)
         self.trust_anchor.write_bytes(public_key_pem(self.backend_state.signer))
         self._start_can(ns.can)
+
+    def _server_tls(self, endpoint: Endpoint) -> ssl.SSLContext | None:
+        """A certificate for the name the vehicle dials; the vehicle's own where the endpoint asks for it."""
+        if not endpoint.tls:
+            return None
+        assert self.ca is not None
+        return self.ca.server_context(endpoint.dial, require_client=endpoint.mutual)
 
     def _start_resolver(self) -> None:
         vecu = self.rig.vecu
@@ -236,7 +251,12 @@ class RigSession:
         ns = self.virtual.namespaces
         state = log_path.parent / "vecu-state"
         shutil.rmtree(state, ignore_errors=True)  # a fresh ECU starts from factory state
-        return VecuProcess(self.rig.path, ns.vehicle, ns.can, defects, self.trust_anchor, log_path, state_dir=state)
+        # its TLS material from the rig CA (kept out of the evidence), its key log into the test's evidence
+        env = {KEYLOG_ENV: str(log_path.parent / KEYLOG_NAME)}
+        if self._vehicle_tls is not None:
+            env[TLS_DIR_ENV] = str(self._vehicle_tls)
+        return VecuProcess(self.rig.path, ns.vehicle, ns.can, defects, self.trust_anchor, log_path, state_dir=state,
+                           env=env)
 
     def wait_ecu_alive(self, timeout: float | None = None) -> None:
         """The ECU counts as up once its status message is on the bus."""

@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 
 from harness.errors import RigError
@@ -18,8 +19,10 @@ from harness.rig.netns import exec_argv
 
 class VecuProcess:
     def __init__(self, rig_path: Path, vehicle_ns: str, can_ns: str, defects: tuple[str, ...],
-                 trust_anchor: Path, log_path: Path, state_dir: Path | None = None) -> None:
+                 trust_anchor: Path, log_path: Path, state_dir: Path | None = None,
+                 env: Mapping[str, str] | None = None) -> None:
         self.log_path = log_path
+        self.env = dict(env or {})  # what the rig hands the ECU beside its arguments (e.g. its TLS material)
         argv = [sys.executable, "-m", "harness.vecu", "--rig", str(rig_path), "--can-netns", can_ns,
                 "--ota-trust-anchor", str(trust_anchor)]
         if state_dir is not None:  # its non-volatile memory, kept across power cycles within the test
@@ -34,7 +37,7 @@ class VecuProcess:
         self._ready.clear()
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
         log = self.log_path.open("a" if self._process is not None else "w", encoding="utf-8")  # a restart appends
-        env = dict(os.environ, PYTHONUNBUFFERED="1")
+        env = dict(os.environ, PYTHONUNBUFFERED="1", **self.env)
         self._process = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
                                          stderr=log, text=True, env=env, start_new_session=True)
         log.close()

@@ -6,6 +6,7 @@ what they receive is not evidence: the capture at the uplink is."""
 from __future__ import annotations
 
 import socketserver
+import ssl
 import struct
 import threading
 from dataclasses import dataclass, field
@@ -127,7 +128,8 @@ def _read_mqtt_packet(sock: socketserver.socket.socket) -> tuple[int, int, bytes
 
 
 class MqttBroker(ReusableTCPServer):
-    def __init__(self, address: tuple[str, int], received: Received) -> None:
+    def __init__(self, address: tuple[str, int], received: Received, tls: ssl.SSLContext | None = None) -> None:
         self.received = received
+        self.tls = tls
         self.closing = threading.Event()
         super().__init__(address, MqttBrokerHandler)

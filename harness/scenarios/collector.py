@@ -6,10 +6,12 @@ What it receives is not evidence (the capture at the uplink is); it only counts,
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 from http.server import ThreadingHTTPServer
+from typing import Any
 
-from harness.scenarios.servers import JsonHandler
+from harness.scenarios.servers import JsonHandler, tls_accept
 
 
 class CollectorHandler(JsonHandler):
@@ -37,7 +39,15 @@ class HttpCollector(ThreadingHTTPServer):
     allow_reuse_address = True
     block_on_close = False
 
-    def __init__(self, address: tuple[str, int]) -> None:
+    def __init__(self, address: tuple[str, int], tls: ssl.SSLContext | None = None) -> None:
         self.lock = threading.Lock()
         self.uploads = 0
+        self.tls = tls  # HTTPS: the handshake runs in the request's own thread
         super().__init__(address, CollectorHandler)
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        if self.tls is not None:
+            request = tls_accept(self.tls, request)
+            if request is None:
+                return
+        super().finish_request(request, client_address)

@@ -78,6 +78,15 @@ class RigCa:
             raise RigError(f"the rig CA could not write a certificate for {name}: {exc}") from None
         return cert_file, key_file
 
+    def vehicle_material(self, vin: str) -> Path:
+        """A directory with what the vehicle needs for TLS: `ca.pem`, `vehicle.pem`, `vehicle.key`."""
+        directory = self.directory / "vehicle"
+        directory.mkdir(exist_ok=True)
+        cert_file, key_file = self.issue(vin, client=True)
+        for source, name in ((self.ca_file, "ca.pem"), (cert_file, "vehicle.pem"), (key_file, "vehicle.key")):
+            (directory / name).write_bytes(source.read_bytes())
+        return directory
+
     def server_context(self, name: str, *, require_client: bool = False) -> ssl.SSLContext:
         """A server context presenting a certificate for `name`; made once per name and reused."""
         key = f"{name}|{require_client}"

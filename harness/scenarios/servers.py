@@ -6,7 +6,9 @@ server is ordinary socketserver code."""
 from __future__ import annotations
 
 import json
+import socket
 import socketserver
+import ssl
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import nullcontext
@@ -50,6 +52,26 @@ class ReusableTCPServer(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
     daemon_threads = True
     block_on_close = False
+    tls: ssl.SSLContext | None = None  # set: every connection is TLS, the handshake in the handler's thread
+
+    def finish_request(self, request: Any, client_address: Any) -> None:
+        if self.tls is not None:
+            request = tls_accept(self.tls, request)
+            if request is None:
+                return
+        super().finish_request(request, client_address)
+
+
+def tls_accept(context: ssl.SSLContext, sock: socket.socket) -> ssl.SSLSocket | None:
+    """The server side of a handshake; a client that fails it (no certificate, wrong CA) is dropped."""
+    sock.settimeout(5.0)  # a client that stalls the handshake does not hold the thread for ever
+    try:
+        tls = context.wrap_socket(sock, server_side=True)
+    except (OSError, ssl.SSLError):
+        sock.close()
+        return None
+    tls.settimeout(None)  # then as without TLS: the handler sets its own timeouts
+    return tls
 
 
 class JsonHandler(BaseHTTPRequestHandler):

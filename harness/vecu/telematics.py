@@ -15,9 +15,11 @@ from typing import Any
 import paho.mqtt.client as mqtt
 from scapy.packet import Raw
 
+from harness.errors import RigError
 from harness.net import gbt32960
 from harness.rig.config import Endpoint
 from harness.vecu.privacy import OwnerSwitches, coarsen
+from harness.vecu.tls import client_context
 
 GEAR_CODES = {"P": 0x0F, "R": 0x0D, "N": 0x00, "D": 0x0E}  # GB/T 32960 gear: P=1111b, R=1101b, D=1110b
 
@@ -158,6 +160,11 @@ class MqttTelemetry:
         self._next = 0.0
         self.client = mqtt.Client(mqtt.CallbackAPIVersion.VERSION2, client_id=f"tbox-{vin}")
         self.client.reconnect_delay_set(min_delay=1, max_delay=2)
+        if endpoint.tls:  # MQTT over TLS with the vehicle's certificate, as a TSP asks
+            context = client_context()
+            if context is None:
+                raise RigError(f"{endpoint.dial} speaks TLS but the rig gave the vehicle no TLS material")
+            self.client.tls_set_context(context)
         self.client.connect_async(endpoint.dial, endpoint.port, keepalive=30)
         self.client.loop_start()
 

@@ -10,7 +10,9 @@ import json
 import time
 from typing import Any
 
+from harness.errors import RigError
 from harness.rig.config import Endpoint
+from harness.vecu.tls import client_context
 
 RETRY_S = 0.5  # wall seconds before reconnecting to an endpoint that failed
 
@@ -33,7 +35,7 @@ class JsonUplink:
             return False
         try:
             if self._conn is None:
-                self._conn = http.client.HTTPConnection(self.endpoint.dial, self.endpoint.port, timeout=1.0)
+                self._conn = self._connect()
             self._conn.request(method, path, body=body, headers={
                 "Host": self.host_name, "Connection": "keep-alive", **(headers or {})})
             response = self._conn.getresponse()
@@ -46,6 +48,14 @@ class JsonUplink:
             self.close()
             self._retry_at = time.monotonic() + RETRY_S
             return False
+
+    def _connect(self) -> http.client.HTTPConnection:
+        if not self.endpoint.tls:
+            return http.client.HTTPConnection(self.endpoint.dial, self.endpoint.port, timeout=1.0)
+        context = client_context()
+        if context is None:
+            raise RigError(f"{self.endpoint.dial} speaks TLS but the rig gave the vehicle no TLS material")
+        return http.client.HTTPSConnection(self.endpoint.dial, self.endpoint.port, timeout=1.0, context=context)
 
     def close(self) -> None:
         if self._conn is not None:
