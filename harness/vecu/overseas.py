@@ -1,6 +1,7 @@
 """Uploads only seeded defects make: the vehicle's data sent abroad in a maker's own schema and
-encodings (other keys and nesting, protobuf, a hashed VIN, float32 in a datagram, an encrypted blob)
-or to a host nothing answers. The harness must recognise each by ground truth, not by our key names.
+encodings (other keys and nesting, protobuf, a hashed VIN, float32 in a datagram, an encrypted blob),
+to a host nothing answers, or over HTTPS to a host no rig lists (its TLS secrets logged or withheld).
+The harness must recognise each by ground truth, not by our key names.
 
 A defect sends position data only while the owner shares location, so it breaks locality alone."""
 
@@ -16,14 +17,16 @@ from typing import Any
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from harness.rig.config import Endpoint, VecuConfig
-from harness.truth.wire import write_field, write_varint, zigzag
 from harness.vecu.privacy import OwnerSwitches
 from harness.vecu.services import Periodic
 from harness.vecu.uplink import JsonUplink
 
 DEFECTS = frozenset({"location-under-other-keys", "location-protobuf", "vin-hash-header", "position-float32-udp",
-                     "upload-to-unserved-host", "encrypted-blob-abroad"})
+                     "upload-to-unserved-host", "encrypted-blob-abroad", "https-upload-to-unlisted-host",
+                     "tls-keys-withheld"})
 DATAGRAM_PORT = 5005
+# a host no rig lists: only DNS places it (in the region its domain has in the netmap), the catch-all answers it
+UNLISTED_HOST = "sync.example.eu"
 
 
 class OverseasUploads:
@@ -34,6 +37,9 @@ class OverseasUploads:
         self.uplink = JsonUplink(self.collector)
         self.unserved = config.unserved.get("upload_overseas")
         self.timer = Periodic(10.0)
+        unlisted = Endpoint(UNLISTED_HOST, 443, name=UNLISTED_HOST, tls=True)
+        self.unlisted = JsonUplink(unlisted, log_keys="tls-keys-withheld" not in self.defects) \
+            if self.defects & {"https-upload-to-unlisted-host", "tls-keys-withheld"} else None
         self.key = os.urandom(16)  # the maker's key: the harness does not have it
         self._pending: list[socket.socket] = []
 
@@ -56,6 +62,9 @@ class OverseasUploads:
         if "position-float32-udp" in self.defects:
             with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as udp:
                 udp.sendto(b"\xa5\x01" + struct.pack(">Iff", int(now), lat, lon), (self.collector.dial, DATAGRAM_PORT))
+        if self.unlisted is not None:
+            self.unlisted.post("/v1/trips", {"vin": self.vin, "t": int(now),
+                                             "lat": round(lat, 6), "lon": round(lon, 6)})
         if "encrypted-blob-abroad" in self.defects:
             plain = f'{{"la":{lat:.6f},"lo":{lon:.6f},"t":{int(now)}}}'.encode() * 4
             nonce = os.urandom(16)
@@ -78,10 +87,28 @@ class OverseasUploads:
     def close(self) -> None:
         self._close_pending()
         self.uplink.close()
+        if self.unlisted is not None:
+            self.unlisted.close()
 
 
 def trip_point(t: int, lat: float, lon: float) -> bytes:
     """A protobuf message {1: t, 2: {1: sint32 lat x1e7, 2: sint32 lon x1e7}} as a maker's schema has it."""
-    inner = write_field(1, 0, write_varint(zigzag(round(lat * 1e7)))) + \
-        write_field(2, 0, write_varint(zigzag(round(lon * 1e7))))
-    return write_field(1, 0, write_varint(t)) + write_field(2, 2, inner)
+    inner = _field(1, 0, _zigzag(round(lat * 1e7))) + _field(2, 0, _zigzag(round(lon * 1e7)))
+    return _field(1, 0, _varint(t)) + _field(2, 2, _varint(len(inner)) + inner)
+
+
+def _zigzag(value: int) -> bytes:
+    return _varint((value << 1) ^ (value >> 63) if value < 0 else value << 1)
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def _field(number: int, wire: int, payload: bytes) -> bytes:
+    return _varint(number << 3 | wire) + payload

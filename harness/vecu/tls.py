@@ -17,8 +17,9 @@ KEYLOG_ENV = "SSLKEYLOGFILE"
 
 
 @cache
-def client_context() -> ssl.SSLContext | None:
-    """The vehicle's client context, or None where the rig gave it no TLS material."""
+def client_context(log_keys: bool = True) -> ssl.SSLContext | None:
+    """The vehicle's client context, or None where the rig gave it no TLS material; `log_keys=False`
+    is a connection whose secrets the ECU leaves out of its key log (a seeded defect)."""
     directory = os.environ.get(TLS_DIR_ENV)
     if not directory:
         return None
@@ -26,6 +27,6 @@ def client_context() -> ssl.SSLContext | None:
     context = ssl.create_default_context(cafile=str(base / "ca.pem"))
     context.load_cert_chain(base / "vehicle.pem", base / "vehicle.key")
     keylog = os.environ.get(KEYLOG_ENV)
-    if keylog:
-        context.keylog_filename = keylog
+    # create_default_context already logs where the variable is set: withheld keys need it undone
+    context.keylog_filename = keylog if keylog and log_keys else None  # type: ignore[assignment]
     return context

@@ -18,8 +18,8 @@ RETRY_S = 0.5  # wall seconds before reconnecting to an endpoint that failed
 
 
 class JsonUplink:
-    def __init__(self, endpoint: Endpoint, host_name: str | None = None) -> None:
-        self.endpoint = endpoint
+    def __init__(self, endpoint: Endpoint, host_name: str | None = None, *, log_keys: bool = True) -> None:
+        self.endpoint, self.log_keys = endpoint, log_keys
         self.host_name = host_name or endpoint.dial
         self._conn: http.client.HTTPConnection | None = None
         self._retry_at = 0.0
@@ -52,7 +52,7 @@ class JsonUplink:
     def _connect(self) -> http.client.HTTPConnection:
         if not self.endpoint.tls:
             return http.client.HTTPConnection(self.endpoint.dial, self.endpoint.port, timeout=1.0)
-        context = client_context()
+        context = client_context(self.log_keys)
         if context is None:
             raise RigError(f"{self.endpoint.dial} speaks TLS but the rig gave the vehicle no TLS material")
         return http.client.HTTPSConnection(self.endpoint.dial, self.endpoint.port, timeout=1.0, context=context)
