@@ -11,6 +11,7 @@ import struct
 import subprocess
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from functools import partial
 from pathlib import Path
 
@@ -22,6 +23,7 @@ from harness.report import bundle
 from harness.rig import catch_all, netns
 from harness.rig.config import load_rig
 from harness.rig.virtual import DNS_PORT, SINK_PORT, VirtualRig
+from harness.scenarios import broker
 from harness.scenarios.collector import HttpCollector
 from harness.scenarios.dns_server import RigResolver, dns_server
 from harness.scenarios.rig_ca import RigCa
@@ -238,6 +240,22 @@ def test_the_bundle_flags_key_logs_as_secret_material(tmp_path: Path) -> None:
     assert manifest["secret_material"]["files"] == ["evidence/one_test/keylog.txt"]
     assert manifest["files"]["evidence/one_test/keylog.txt"]["secret_material"] is True
     assert manifest["files"]["evidence/one_test/capture.pcapng"]["secret_material"] is False
+
+
+def test_the_broker_asks_for_the_vehicle_certificate_where_the_rig_says(tmp_path: Path) -> None:
+    mqtt = load_rig(RIG).vecu.endpoints["mqtt"]  # type: ignore[union-attr]
+    ca = RigCa(tmp_path / "ca")
+    text = broker.config_text(mqtt, ca, tmp_path)
+    assert f"listener {mqtt.port} {mqtt.host}" in text and "require_certificate true" in text
+    assert "require_certificate" not in broker.config_text(replace(mqtt, mutual=False), ca, tmp_path)
+    with pytest.raises(RigError, match="no CA"):
+        broker.config_text(mqtt, None, tmp_path)
+
+
+def test_missing_mosquitto_is_named_with_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(broker.shutil, "which", lambda name, path=None: None)
+    with pytest.raises(RigError, match="apt-get install mosquitto"):
+        broker.mosquitto_path()
 
 
 def test_missing_nftables_is_named_with_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -28,9 +28,10 @@ from harness.rig.bench import BenchEcu, BenchRig
 from harness.rig.config import Endpoint, Rig
 from harness.rig.vecu_process import VecuProcess
 from harness.rig.virtual import DNS_PORT, SINK_PORT, VirtualRig
+from harness.scenarios.broker import MosquittoBroker
 from harness.scenarios.campaign import public_key_pem
 from harness.scenarios.clock import VehicleClock
-from harness.scenarios.cloud import Gbt32960Platform, MqttBroker, Received
+from harness.scenarios.cloud import Gbt32960Platform, Received
 from harness.scenarios.collector import HttpCollector
 from harness.scenarios.dns_server import RigResolver, dns_server
 from harness.scenarios.log import ScenarioLog
@@ -125,6 +126,7 @@ class RigSession:
         self.servers: ThreadedServers | None = None
         self.ca: RigCa | None = None
         self._vehicle_tls: Path | None = None
+        self.broker: MosquittoBroker | None = None
         self._ca_dir: Path | None = None
         self.backend_state = BackendState()
         self.backend = OtaBackend(self.backend_state)
@@ -169,8 +171,8 @@ class RigSession:
                 e = endpoints[key]
                 self.servers.start(partial(Gbt32960Platform, (e.host, e.port), self.received), key)
         self._vehicle_tls = self.ca.vehicle_material(self.rig.vecu.vin)
-        mqtt = endpoints["mqtt"]
-        self.servers.start(partial(MqttBroker, (mqtt.host, mqtt.port), self.received, self._server_tls(mqtt)), "mqtt")
+        self.broker = MosquittoBroker(ns.cloud, endpoints["mqtt"], self.ca, self._ca_dir / "broker")
+        self.broker.start()
         ota = endpoints["ota"]
         self.servers.start(partial(OtaBackendServer, (ota.host, ota.port), self.backend_state), "ota")
         for key, e in endpoints.items():  # every other endpoint is a service taking JSON uploads
@@ -222,6 +224,8 @@ class RigSession:
         self._buses.clear()
         if self.servers is not None:
             self.servers.close()
+        if self.broker is not None:
+            self.broker.close()
         if self.virtual is not None:
             self.virtual.down()
         if self._ca_dir is not None:

@@ -1,0 +1,104 @@
+"""The TSP's MQTT broker: Eclipse Mosquitto (Debian's `mosquitto`), started inside the cloud
+namespace on the rig's address with the rig's TLS settings, so the vehicle meets a real broker's
+handshake, session and QoS handling rather than the harness's idea of one.
+
+What the broker receives is not evidence: the capture is. It runs as a child process the rig owns
+and stops with the rig."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from harness.errors import RigError
+from harness.rig import netns
+from harness.rig.config import Endpoint
+from harness.scenarios.rig_ca import RigCa
+
+START_TIMEOUT_S = 5.0
+PR_SET_PDEATHSIG = 1
+
+
+def mosquitto_path() -> str:
+    found = shutil.which("mosquitto") or shutil.which("mosquitto", path="/usr/sbin:/usr/local/sbin")
+    if found is None:
+        raise RigError("the virtual rig's MQTT broker is Mosquitto: apt-get install mosquitto "
+                       "(scripts/bootstrap installs it)")
+    return found
+
+
+def config_text(endpoint: Endpoint, ca: RigCa | None, directory: Path) -> str:
+    """A mosquitto.conf for one listener; TLS (mutual where the endpoint asks) from the rig CA."""
+    lines = ["per_listener_settings false", "allow_anonymous true", "persistence false", "user root",
+             "log_dest stderr", "log_type error", "log_type warning",
+             f"listener {endpoint.port} {endpoint.host}"]
+    if endpoint.tls:
+        if ca is None:
+            raise RigError(f"{endpoint} speaks TLS but the rig has no CA to certify it")
+        cert_file, key_file = ca.issue(endpoint.dial)
+        lines += [f"cafile {ca.ca_file}", f"certfile {cert_file}", f"keyfile {key_file}", "tls_version tlsv1.2"]
+        if endpoint.mutual:
+            lines += ["require_certificate true"]
+    return "\n".join(lines) + "\n"
+
+
+def _die_with_parent() -> None:
+    """A harness killed outright takes its broker along: the namespace sweep cannot reach a process."""
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+class MosquittoBroker:
+    """One broker process in `namespace`; `close()` stops it."""
+
+    def __init__(self, namespace: str, endpoint: Endpoint, ca: RigCa | None, directory: Path) -> None:
+        self.namespace, self.endpoint = namespace, endpoint
+        directory.mkdir(parents=True, exist_ok=True)
+        self.config = directory / "mosquitto.conf"
+        self.config.write_text(config_text(endpoint, ca, directory), encoding="utf-8")
+        self.log = directory / "mosquitto.log"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        argv = netns.exec_argv(self.namespace, [mosquitto_path(), "-c", str(self.config)])
+        with self.log.open("wb") as log:
+            self._process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                             preexec_fn=_die_with_parent)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                break
+            if self._listening():
+                return
+            time.sleep(0.02)
+        words = self.log.read_text(errors="replace").strip().splitlines()
+        self.close()
+        raise RigError(f"Mosquitto did not listen on {self.endpoint} within {START_TIMEOUT_S:.0f} s"
+                       + (f": {words[-1]}" if words else ""))
+
+    def _listening(self) -> bool:
+        # asked from inside the cloud namespace, to its own address: nothing crosses the uplink
+        family = socket.AF_INET6 if ":" in self.endpoint.host else socket.AF_INET
+        with netns.entered(self.namespace):
+            probe = socket.socket(family, socket.SOCK_STREAM)
+        with probe:
+            probe.settimeout(0.2)
+            return probe.connect_ex((self.endpoint.host, self.endpoint.port)) == 0
+
+    def close(self) -> None:
+        if self._process is None:
+            return
+        if self._process.poll() is None:
+            self._process.terminate()
+            try:
+                self._process.wait(timeout=3)
+            except subprocess.TimeoutExpired:
+                self._process.kill()
+                self._process.wait(timeout=3)
+        self._process = None
