@@ -94,7 +94,7 @@ def test_endpoint_without_a_usable_port(tmp_path: Path, value: str) -> None:
 
 
 def test_missing_required_endpoint(tmp_path: Path) -> None:
-    message = _refused(_rig_variant(tmp_path, 'mqtt = "203.0.113.10:1883"', ""))
+    message = _refused(_rig_variant(tmp_path, 'mqtt = "203.0.113.10:8883"', ""))
     assert "[vecu.endpoints] mqtt" in message
 
 
