@@ -20,7 +20,7 @@ import pytest
 from harness.errors import ConfigError, RigError
 from harness.net.keylog import load_keylog, readable_keylog
 from harness.report import bundle
-from harness.rig import catch_all, netns
+from harness.rig import catch_all, netns, virtual
 from harness.rig.config import load_rig
 from harness.rig.virtual import DNS_PORT, SINK_PORT, VirtualRig
 from harness.scenarios import broker
@@ -256,6 +256,14 @@ def test_missing_mosquitto_is_named_with_the_fix(monkeypatch: pytest.MonkeyPatch
     monkeypatch.setattr(broker.shutil, "which", lambda name, path=None: None)
     with pytest.raises(RigError, match="apt-get install mosquitto"):
         broker.mosquitto_path()
+
+
+def test_resolver_files_of_killed_runs_are_swept() -> None:
+    stale = virtual.NETNS_ETC / "hv999999999veh"  # no process has this pid, no namespace this name
+    stale.mkdir(parents=True, exist_ok=True)
+    (stale / "resolv.conf").write_text("nameserver 203.0.113.53\n")
+    virtual._sweep_resolv_confs()
+    assert not stale.exists()
 
 
 def test_missing_nftables_is_named_with_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:

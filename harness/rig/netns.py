@@ -66,6 +66,11 @@ def owned_prefix(pid: int | None = None) -> str:
     return f"hv{os.getpid() if pid is None else pid}"
 
 
+def owned_name(name: str) -> bool:
+    """A namespace name of the harness's own making (hv<pid><role>)."""
+    return _OWNED.match(name) is not None
+
+
 def sweep_stale() -> list[str]:
     """Delete namespaces left by harness processes that died without cleaning up."""
     removed = []

@@ -47,6 +47,7 @@ class VirtualRig:
     def up(self) -> None:
         netns.require_namespaces()
         netns.sweep_stale()
+        _sweep_resolv_confs()
         try:
             self._build()
         except RigError:
@@ -99,3 +100,11 @@ class VirtualRig:
     def leftover(self) -> list[str]:
         return [name for name in self.namespaces.all() if netns.exists(name)]
 
+
+def _sweep_resolv_confs() -> None:
+    """Resolver files left by runs killed before `down()`: their namespaces are gone, so are they."""
+    if not NETNS_ETC.is_dir():
+        return
+    for directory in NETNS_ETC.iterdir():
+        if netns.owned_name(directory.name) and not netns.exists(directory.name):
+            shutil.rmtree(directory, ignore_errors=True)
