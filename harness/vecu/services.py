@@ -95,9 +95,9 @@ class MapCrowdsourcing:
                 return
             lat, lon = (round(latitude, 7), round(longitude, 7)) if self.precise else coarsen(
                 latitude, longitude, precision)
-            uplink.post(self.path, {"ts": int(now * 1000), "road_image": _b64(image),
-                                                  "lat": lat, "lon": lon,
-                                                  "heading": round(float(inputs.get("gnss.heading_deg", 0.0)))})
+            observation = {"ts": int(now * 1000), "road_image": _b64(image), "lat": lat, "lon": lon,
+                           "heading": round(float(inputs.get("gnss.heading_deg", 0.0)))}
+            uplink.post(self.path, observation, allowed=lambda: self.switches.on("consent.location"))
 
     def close(self) -> None:
         for uplink, _ in self.uplinks:
@@ -134,7 +134,8 @@ class DriverMonitoring:
             return
         frame = jpeg_frame(int(now * 3) % 256, "cabin")
         self.uplink.post("/dms/v1/events", {"vin": self.vin, "ts": int(now * 1000), "event": "attention-check",
-                                            "cabin_image": _b64(frame), "face_embedding": self.template})
+                                            "cabin_image": _b64(frame), "face_embedding": self.template},
+                         allowed=self._allowed)
         if self.overseas is not None and self._allowed():
             self.overseas.post("/faceid/v1/enrol", {"vin": self.vin, "face_embedding": self.template})
 
@@ -157,7 +158,8 @@ class VoiceAssistant:
         if not _ignition(inputs) or not self.timer.due(now) or not self.switches.on("consent.voice"):
             return
         self.uplink.post("/voice/v1/utterances", {"vin": self.vin, "ts": int(now * 1000), "lang": "zh-CN",
-                                                  "audio": _b64(self.clip)})
+                                                  "audio": _b64(self.clip)},
+                         allowed=lambda: self.switches.on("consent.voice"))
 
     def close(self) -> None:
         self.uplink.close()

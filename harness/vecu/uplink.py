@@ -8,6 +8,7 @@ from __future__ import annotations
 import http.client
 import json
 import time
+from collections.abc import Callable
 from typing import Any
 
 from harness.errors import RigError
@@ -25,17 +26,24 @@ class JsonUplink:
         self._retry_at = 0.0
         self.sent = 0
 
-    def post(self, path: str, document: dict[str, Any]) -> bool:
+    def post(self, path: str, document: dict[str, Any], allowed: Callable[[], bool] | None = None) -> bool:
         body = json.dumps(document, separators=(",", ":")).encode("utf-8")
-        return self.request("POST", path, body, {"Content-Type": "application/json"})
+        return self.request("POST", path, body, {"Content-Type": "application/json"}, allowed=allowed)
 
-    def request(self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None) -> bool:
-        """Any request: a maker's own encodings travel over the same connection."""
+    def request(self, method: str, path: str, body: bytes | None = None, headers: dict[str, str] | None = None,
+                allowed: Callable[[], bool] | None = None) -> bool:
+        """Any request: a maker's own encodings travel over the same connection. `allowed` is asked
+        once the connection (and its TLS handshake) is up, right before the bytes go out: a consent
+        withdrawn while connecting stops the upload, as it must within the rule's latency."""
         if time.monotonic() < self._retry_at:
             return False
         try:
             if self._conn is None:
                 self._conn = self._connect()
+            if self._conn.sock is None:
+                self._conn.connect()
+            if allowed is not None and not allowed():
+                return False
             self._conn.request(method, path, body=body, headers={
                 "Host": self.host_name, "Connection": "keep-alive", **(headers or {})})
             response = self._conn.getresponse()
