@@ -173,6 +173,7 @@ class RigSession:
         self._vehicle_tls = self.ca.vehicle_material(self.rig.vecu.vin)
         self.broker = MosquittoBroker(ns.cloud, endpoints["mqtt"], self.ca, self._ca_dir / "broker")
         self.broker.start()
+        self.servers.adopt(self.broker.close)
         ota = endpoints["ota"]
         self.servers.start(partial(OtaBackendServer, (ota.host, ota.port), self.backend_state), "ota")
         for key, e in endpoints.items():  # every other endpoint is a service taking JSON uploads

@@ -27,6 +27,11 @@ class ThreadedServers:
     def __init__(self, namespace: str | None) -> None:
         self.namespace = namespace
         self._servers: list[tuple[socketserver.BaseServer, threading.Thread]] = []
+        self._others: list[Callable[[], None]] = []
+
+    def adopt(self, close: Callable[[], None]) -> None:
+        """A server of another kind (a broker process) that stops with these: "the cloud" is all of them."""
+        self._others.append(close)
 
     def start(self, factory: Callable[[], ServerT], name: str) -> ServerT:
         try:
@@ -46,6 +51,9 @@ class ThreadedServers:
             server.server_close()
             thread.join(timeout=2)
         self._servers.clear()
+        for close in self._others:
+            close()
+        self._others.clear()
 
 
 class ReusableTCPServer(socketserver.ThreadingTCPServer):
