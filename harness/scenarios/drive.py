@@ -71,6 +71,18 @@ class DriveCycle:
         }
 
 
+SETTLE_SCALE = 10.0  # vehicle time runs at most this fast right after a withdrawal ...
+SETTLE_S = 4.0       # ... for this many vehicle seconds
+
+
+def settle(clock: VehicleClock) -> None:
+    """Let the seconds after a consent withdrawal pass slowly: the rule allows a latency of seconds of
+    vehicle time, which at the virtual rig's full speed would be a few milliseconds of wall time, less
+    than a loaded machine may keep the ECU from reading the bus. A real vehicle gets real seconds."""
+    with clock.slowed(min(clock.scale, SETTLE_SCALE)):
+        clock.sleep(SETTLE_S)
+
+
 def play(cycle: DriveCycle, vehicle: Vehicle, clock: VehicleClock, *, tail_s: float = 0.0) -> None:
     """Reset the vehicle at the cycle's start, drive its steps and apply its toggles on time, then
     park and let `tail_s` more seconds pass."""
@@ -88,6 +100,8 @@ def play(cycle: DriveCycle, vehicle: Vehicle, clock: VehicleClock, *, tail_s: fl
         clock.sleep(began + when - clock.now())
         if isinstance(event, Toggle):
             vehicle.set("consent", **{event.signal: "On" if event.on else "Off"})
+            if not event.on:
+                settle(clock)
         elif isinstance(event, Leg):
             end = event.end(position)
             vehicle.drive_route([position, end], event.speed_kph)
