@@ -84,8 +84,9 @@ def exercised(evidence: Evidence, sent: Sequence[tuple[Flow, bool]], expect_sent
     """Inconclusive findings for what the test meant to observe and the capture does not show: a
     vehicle that sent no payload at all (every connection refused, say), or categories it never sent."""
     payloads = [describe(flow, from_client) for flow, from_client in sent]
-    # name lookups are how a vehicle gets ready to send, not what it sends: alone they exercise nothing
-    if not any((p.messages and p.protocol != "dns") or not p.decodable for p in payloads):
+    # name look-ups, clock and address configuration are how a vehicle gets ready to send, not what it
+    # sends: alone they exercise nothing
+    if not any((p.messages or not p.decodable) and not p.infrastructure for p in payloads):
         return [Finding(check, Verdict.INCONCLUSIVE, clause, (
             f"none of the {len(sent)} vehicle flows carried payload: nothing the vehicle would send was observed"))]
     seen = set().union(*(p.categories for p in payloads))

@@ -166,7 +166,7 @@ def collect_names(flows: Iterable[Flow]) -> DnsNames:
 
 def decode_dns(flow: Flow, from_client: bool = True) -> FlowPayload:
     """DNS messages one side sent: queries and answers carry no data category, but each must parse."""
-    result = FlowPayload("dns")
+    result = FlowPayload("dns", infrastructure=True)
     names: set[str] = set()
     for time, _side, data in messages_of(flow, from_client):
         try:

@@ -30,6 +30,8 @@ class FlowPayload:
     items: list[PayloadMessage] = field(default_factory=list)
     names: set[str] = field(default_factory=set)  # server names the flow itself shows: TLS SNI, HTTP Host
     problems: list[str] = field(default_factory=list)  # why it is not (fully) decodable
+    # name look-ups, time and address configuration: traffic of the network, not data the vehicle sends
+    infrastructure: bool = False
     # category -> how ground truth or a container found it, e.g. "int32 ×1e7, big-endian ... in the body"
     encodings: dict[str, str] = field(default_factory=dict)
     # what each message consisted of, for the search that follows decoding: (item index or None for

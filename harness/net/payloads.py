@@ -203,9 +203,10 @@ def _udp(flow: Flow, from_client: bool) -> FlowPayload:
         return decode_dns(flow, from_client)
     port = flow.server.port if from_client else flow.client.port
     if NTP_PORT in (flow.server.port, flow.client.port) and all(_is_ntp(d) for _, d in datagrams):
-        return FlowPayload("udp", messages=len(datagrams), detail=f"{len(datagrams)} NTP messages")
+        return FlowPayload("udp", messages=len(datagrams), detail=f"{len(datagrams)} NTP messages", infrastructure=True)
     if {flow.server.port, flow.client.port} & DHCP_PORTS and all(_is_dhcp(d) for _, d in datagrams):
-        return FlowPayload("udp", messages=len(datagrams), detail=f"{len(datagrams)} DHCP messages")
+        return FlowPayload("udp", messages=len(datagrams), detail=f"{len(datagrams)} DHCP messages",
+                           infrastructure=True)
     result = FlowPayload("udp")
     for time, data in datagrams:
         if not data:
