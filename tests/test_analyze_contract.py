@@ -247,6 +247,12 @@ def test_flow_without_category_passes(tmp_path: Path, netmap: Path, capsys: pyte
     capture.udp((VEHICLE, 68), (EU_HOST, 67), request)  # renewing its lease with a server abroad
     _, report = analyze(capture.write(tmp_path / "c.pcapng"), netmap, capsys)
     assert {f["protocol"] for f in report["findings"] if f["dst"]} == {"dns", "udp"}
+    assert all(f["verdict"] == "pass" for f in report["findings"] if f["dst"])
+    # ... but a capture of nothing but the network's own traffic shows nothing the vehicle sent
+    assert report["verdict"] == "inconclusive"
+    assert any("nothing the vehicle would send was observed" in f["detail"] for f in report["findings"])
+    http_post(capture, (CN_PLATFORM, 8080), json.dumps({"speed": 50}).encode())
+    _, report = analyze(capture.write(tmp_path / "c.pcapng"), netmap, capsys)
     assert report["verdict"] == "pass"
 
 
