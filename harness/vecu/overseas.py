@@ -17,6 +17,7 @@ from typing import Any
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from harness.rig.config import Endpoint, VecuConfig
+from harness.truth.wire import write_field, write_varint, zigzag
 from harness.vecu.privacy import OwnerSwitches
 from harness.vecu.services import Periodic
 from harness.vecu.uplink import JsonUplink
@@ -93,22 +94,6 @@ class OverseasUploads:
 
 def trip_point(t: int, lat: float, lon: float) -> bytes:
     """A protobuf message {1: t, 2: {1: sint32 lat x1e7, 2: sint32 lon x1e7}} as a maker's schema has it."""
-    inner = _field(1, 0, _zigzag(round(lat * 1e7))) + _field(2, 0, _zigzag(round(lon * 1e7)))
-    return _field(1, 0, _varint(t)) + _field(2, 2, _varint(len(inner)) + inner)
-
-
-def _zigzag(value: int) -> bytes:
-    return _varint((value << 1) ^ (value >> 63) if value < 0 else value << 1)
-
-
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while True:
-        byte, value = value & 0x7F, value >> 7
-        out.append(byte | (0x80 if value else 0))
-        if not value:
-            return bytes(out)
-
-
-def _field(number: int, wire: int, payload: bytes) -> bytes:
-    return _varint(number << 3 | wire) + payload
+    inner = write_field(1, 0, write_varint(zigzag(round(lat * 1e7)))) + \
+        write_field(2, 0, write_varint(zigzag(round(lon * 1e7))))
+    return write_field(1, 0, write_varint(t)) + write_field(2, 2, inner)
