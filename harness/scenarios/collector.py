@@ -9,9 +9,8 @@ import json
 import ssl
 import threading
 from http.server import ThreadingHTTPServer
-from typing import Any
 
-from harness.scenarios.servers import JsonHandler, tls_accept
+from harness.scenarios.servers import JsonHandler, TlsAccepting
 
 
 class CollectorHandler(JsonHandler):
@@ -34,7 +33,7 @@ class CollectorHandler(JsonHandler):
 
 
 
-class HttpCollector(ThreadingHTTPServer):
+class HttpCollector(TlsAccepting, ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     block_on_close = False
@@ -44,10 +43,3 @@ class HttpCollector(ThreadingHTTPServer):
         self.uploads = 0
         self.tls = tls  # HTTPS: the handshake runs in the request's own thread
         super().__init__(address, CollectorHandler)
-
-    def finish_request(self, request: Any, client_address: Any) -> None:
-        if self.tls is not None:
-            request = tls_accept(self.tls, request)
-            if request is None:
-                return
-        super().finish_request(request, client_address)

@@ -56,11 +56,10 @@ class ThreadedServers:
         self._others.clear()
 
 
-class ReusableTCPServer(socketserver.ThreadingTCPServer):
-    allow_reuse_address = True
-    daemon_threads = True
-    block_on_close = False
-    tls: ssl.SSLContext | None = None  # set: every connection is TLS, the handshake in the handler's thread
+class TlsAccepting(socketserver.BaseServer):
+    """A server whose connections are TLS when `tls` is set, the handshake in the handler's thread."""
+
+    tls: ssl.SSLContext | None = None
 
     def finish_request(self, request: Any, client_address: Any) -> None:
         if self.tls is not None:
@@ -68,6 +67,12 @@ class ReusableTCPServer(socketserver.ThreadingTCPServer):
             if request is None:
                 return
         super().finish_request(request, client_address)
+
+
+class ReusableTCPServer(TlsAccepting, socketserver.ThreadingTCPServer):
+    allow_reuse_address = True
+    daemon_threads = True
+    block_on_close = False
 
 
 def tls_accept(context: ssl.SSLContext, sock: socket.socket) -> ssl.SSLSocket | None:
