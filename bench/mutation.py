@@ -1,11 +1,12 @@
 """Mutation score of the vECU's decision code against the suites that judge it: cosmic-ray mutates
-the OTA client's preconditions and drive inhibit and the UDS server's session rule, one mutant at a
-time, and `harness run` of the OTA safety and diagnostic tests must fail on each.
+each group of decisions (the OTA client's preconditions, drive inhibit and the UDS server's session
+rule; the OTA client's notice, consent wait, rollback and result; the privacy switches and position
+coarsening), one mutant at a time, and `harness run` of that group's rules must fail on each.
 
 Prints the kill rate and every surviving mutant (its diff): a survivor is either equivalent to the
 original or names a condition no test can tell apart. It mutates a copy of the committed tree,
 never the checkout; it runs long (tens of seconds per mutant) and is not part of CI. As root:
-    .venv/bin/python bench/mutation.py [--limit N] [--keyword EXPR] [--json]"""
+    .venv/bin/python bench/mutation.py [--group NAME] [--limit N] [--count] [--keyword EXPR] [--json]"""
 from __future__ import annotations
 
 import argparse
@@ -29,12 +30,26 @@ from cosmic_ray.work_item import TestOutcome, WorkerOutcome, WorkResult  # noqa:
 from harness.vecu.defects import load_catalogue  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-# the decision code: where a condition of an OTA or diagnostic rule is taken
-TARGETS = {
-    "harness/vecu/ota_client.py": ("unsafe_reason", "OtaClient._inhibit", "OtaClient._on_waitingsafestate"),
-    "harness/vecu/uds_server.py": ("UdsServer._may_program",),
+# The decision code, in groups: each group's functions (`Class.method` or `function`) per file, and the
+# rules whose tests judge them; a mutant runs only its own group's tests, so each costs what they cost.
+GROUPS: dict[str, tuple[dict[str, tuple[str, ...]], tuple[str, ...]]] = {
+    "ota-safety": ({
+        "harness/vecu/ota_client.py": ("unsafe_reason", "OtaClient._inhibit", "OtaClient._on_waitingsafestate"),
+        "harness/vecu/uds_server.py": ("UdsServer._may_program",),
+    }, ("ota.safe-state", "ota.drive-inhibit", "ota.diagnostic-session-safety")),
+    "ota-flow": ({
+        "harness/vecu/ota_client.py": ("OtaClient._at_rest", "OtaClient._on_awaitingconsent",
+                                       "OtaClient._on_postponed", "OtaClient._on_installing",
+                                       "OtaClient._on_activating", "OtaClient._power_lost", "OtaClient._fail",
+                                       "OtaClient._finish"),
+    }, ("ota.notice", "ota.consent", "ota.rollback", "ota.result-notice")),
+    "privacy": ({
+        "harness/vecu/privacy.py": ("OwnerSwitches.on", "declared_precision", "coarsen"),
+        "harness/vecu/telematics.py": ("MqttTelemetry.tick",),
+        "harness/vecu/services.py": ("MapCrowdsourcing.tick", "DriverMonitoring._allowed", "DriverMonitoring.tick",
+                                     "VoiceAssistant.tick"),
+    }, ("minimization.consent", "minimization.precision")),
 }
-RULES = ("ota.safe-state", "ota.drive-inhibit", "ota.diagnostic-session-safety")
 # the stateful exploration judges safe states too, but at random: the tests that prove each condition
 KEYWORD = "not update_sequences"
 SEED = 20260101
@@ -56,7 +71,7 @@ def decision_lines(source: Path, names: tuple[str, ...]) -> set[int]:
     return lines
 
 
-def annotations(source: Path) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+def annotation_spans(source: Path) -> list[tuple[tuple[int, int], tuple[int, int]]]:
     """Where type annotations are: a mutant there changes nothing that runs (postponed evaluation)."""
     spans = []
     for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
@@ -67,45 +82,53 @@ def annotations(source: Path) -> list[tuple[tuple[int, int], tuple[int, int]]]:
     return spans
 
 
-def test_command(keyword: str, reports: Path) -> str:
-    rules = " ".join(f"--rule {r}" for r in RULES)
-    return (f"{shlex.quote(sys.executable)} -m harness.cli run {rules} -k {shlex.quote(keyword)} --seed {SEED} "
+def test_command(rules: tuple[str, ...], keyword: str, reports: Path) -> str:
+    only = " ".join(f"--rule {r}" for r in rules)
+    return (f"{shlex.quote(sys.executable)} -m harness.cli run {only} -k {shlex.quote(keyword)} --seed {SEED} "
             f"--no-allure-report --reports {shlex.quote(str(reports))}")
 
 
-def prepare(work: Path, keyword: str, timeout: float) -> tuple[Path, Path, Path]:
-    """The committed tree in `work/src`, a cosmic-ray config and an initialised session."""
+def extract(work: Path) -> Path:
+    """The committed tree in `work/src`: the checkout's uncommitted edits are never mutated or judged."""
     src = work / "src"
     src.mkdir()
     archive = subprocess.run(["git", "archive", "HEAD"], cwd=ROOT, capture_output=True, check=True).stdout
     subprocess.run(["tar", "-x", "-C", str(src)], input=archive, check=True)
-    config, session = work / "cosmic-ray.toml", work / "session.sqlite"
-    modules = ", ".join(json.dumps(path) for path in TARGETS)
+    return src
+
+
+def prepare(src: Path, work: Path, group: str, keyword: str, timeout: float) -> tuple[Path, Path]:
+    """A cosmic-ray config and an initialised session for one group, in `work`."""
+    targets, rules = GROUPS[group]
+    config, session = work / f"{group}.toml", work / f"{group}.sqlite"
+    modules = ", ".join(json.dumps(path) for path in targets)
     config.write_text(
         "[cosmic-ray]\n"
         f"module-path = [{modules}]\n"
         f"timeout = {timeout}\n"
         "excluded-modules = []\n"
-        f"test-command = {json.dumps(test_command(keyword, work / 'reports'))}\n"
+        f"test-command = {json.dumps(test_command(rules, keyword, work / 'reports'))}\n"
         "[cosmic-ray.distributor]\nname = \"local\"\n", encoding="utf-8")
     subprocess.run([sys.executable, "-m", "cosmic_ray.cli", "init", str(config), str(session)], cwd=src,
                    check=True, capture_output=True)
-    return src, config, session
+    return config, session
 
 
-def keep_decisions(src: Path, session: Path, limit: int | None) -> int:
+def keep_decisions(src: Path, session: Path, targets: dict[str, tuple[str, ...]], limit: int | None) -> int:
     """Skip every mutant outside the decision code (and beyond `limit`, drawn at random); the number kept."""
-    lines = {path: decision_lines(src / path, names) for path, names in TARGETS.items()}
-    notes = {path: annotations(src / path) for path in TARGETS}
+    lines = {path: decision_lines(src / path, names) for path, names in targets.items()}
+    notes = {path: annotation_spans(src / path) for path in targets}
     with use_db(str(session), WorkDB.Mode.open) as db:
-        kept, skipped = [], []
+        kept: list[str] = []
+        skipped: list[str] = []
         for item in db.work_items:
             mutation = item.mutations[0]
-            target = next((t for t in TARGETS if str(mutation.module_path).endswith(t)), None)
+            target = next((t for t in targets if str(mutation.module_path).endswith(t)), None)
             position = tuple(mutation.start_pos)
             inside = target is not None and position[0] in lines[target] and not any(
                 begin <= position < end for begin, end in notes[target])
             (kept if inside else skipped).append(item.job_id)
+        kept.sort()  # the database's order is not stable: the sample must be the same for a seed
         if limit is not None and len(kept) > limit:
             random.Random(SEED).shuffle(kept)
             skipped += kept[limit:]
@@ -130,9 +153,7 @@ def results(session: Path) -> dict[str, Any]:
                                  "hint": _hint(result.diff or "")})
             else:
                 incompetent += 1
-    judged = killed + len(survived)
-    return {"killed": killed, "survived": len(survived), "incompetent": incompetent,
-            "kill_rate": round(killed / judged, 3) if judged else None, "survivors": survived}
+    return {"killed": killed, "survived": len(survived), "incompetent": incompetent, "survivors": survived}
 
 
 def _hint(diff: str) -> str:
@@ -143,39 +164,70 @@ def _hint(diff: str) -> str:
             "only the defect behaves differently (its self-validation run tells)") if named else ""
 
 
+def _rate(killed: int, survived: int) -> float | None:
+    return round(killed / (killed + survived), 3) if killed + survived else None
+
+
+def run_group(src: Path, work: Path, group: str, args: argparse.Namespace) -> dict[str, Any]:
+    """One group's score, or why it has none (its unmutated tests do not pass)."""
+    targets, rules = GROUPS[group]
+    started = time.monotonic()
+    config, session = prepare(src, work, group, args.keyword, args.timeout)
+    kept = keep_decisions(src, session, targets, args.limit)
+    if args.count:
+        return {"mutants": kept}
+    # the unmutated code must pass, or every mutant would count as killed
+    baseline = subprocess.run(shlex.split(test_command(rules, args.keyword, work / f"{group}-baseline")), cwd=src,
+                              capture_output=True, text=True, check=False)
+    if baseline.returncode != 0:
+        return {"mutants": kept, "error": f"the unmutated suite does not pass (exit {baseline.returncode}): "
+                                          f"{baseline.stdout[-1000:]}"}
+    subprocess.run([sys.executable, "-m", "cosmic_ray.cli", "exec", str(config), str(session)], cwd=src,
+                   check=True, capture_output=True)
+    found = results(session)
+    return {"mutants": kept, **found, "kill_rate": _rate(found["killed"], found["survived"]),
+            "rules": list(rules), "wall_s": round(time.monotonic() - started, 1)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--limit", type=int, default=None, help="mutants to run at most, drawn at random")
+    parser.add_argument("--group", action="append", choices=sorted(GROUPS), help="only these groups (repeatable)")
+    parser.add_argument("--limit", type=int, default=None, help="mutants per group at most, drawn at random")
     parser.add_argument("--keyword", default=KEYWORD, help=f"pytest -k of the suite tests run (default {KEYWORD!r})")
     parser.add_argument("--timeout", type=float, default=600.0, help="seconds a test run may take per mutant")
+    parser.add_argument("--count", action="store_true", help="only count each group's mutants; run nothing")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
     os.environ.setdefault("HARNESS_RIG_TAG", "mut")  # namespaces of its own, beside other runs
-    started = time.monotonic()
+    # the first failing test kills a mutant: the tests after it would only cost time
+    os.environ["PYTEST_ADDOPTS"] = f"{os.environ.get('PYTEST_ADDOPTS', '')} -x".strip()
+    groups = {}
     with tempfile.TemporaryDirectory(prefix="bench-mutation-") as tmp:
-        src, config, session = prepare(Path(tmp), args.keyword, args.timeout)
-        # the unmutated code must pass, or every mutant would count as killed
-        baseline = subprocess.run(shlex.split(test_command(args.keyword, Path(tmp) / "baseline")), cwd=src,
-                                  capture_output=True, text=True, check=False)
-        if baseline.returncode != 0:
-            print(f"bench: the unmutated suite does not pass (exit {baseline.returncode}); no score\n"
-                  f"{baseline.stdout[-2000:]}", file=sys.stderr)
-            return 1
-        kept = keep_decisions(src, session, args.limit)
-        subprocess.run([sys.executable, "-m", "cosmic_ray.cli", "exec", str(config), str(session)], cwd=src,
-                       check=True, capture_output=True)
-        report = {"mutants": kept, **results(session), "wall_s": round(time.monotonic() - started, 1),
-                  "test_command": test_command(args.keyword, Path("<reports>"))}
+        src = extract(Path(tmp))
+        for group in args.group or list(GROUPS):
+            groups[group] = run_group(src, Path(tmp), group, args)
+    scored = [g for g in groups.values() if "killed" in g]
+    killed, survived = sum(g["killed"] for g in scored), sum(g["survived"] for g in scored)
+    report = {"groups": groups, "killed": killed, "survived": survived, "kill_rate": _rate(killed, survived),
+              "limit": args.limit, "seed": SEED}
     if args.json:
         print(json.dumps(report, sort_keys=True))
-        return 0
-    print(f"{report['mutants']} mutants of the decision code: {report['killed']} killed, {report['survived']} "
-          f"survived, {report['incompetent']} incompetent; kill rate {report['kill_rate']} "
-          f"in {report['wall_s']:.0f} s")
-    for survivor in report["survivors"]:
-        print(f"\nSURVIVED {survivor['module']}:{survivor['line']} ({survivor['operator']})"
-              + (f"\n  {survivor['hint']}" if survivor["hint"] else "") + f"\n{survivor['diff']}")
-    return 0
+        return 1 if any("error" in g for g in groups.values()) else 0
+    for name, group in groups.items():
+        if "error" in group:
+            print(f"{name}: {group['mutants']} mutants; no score: {group['error']}")
+        elif args.count:
+            print(f"{name}: {group['mutants']} mutants")
+        else:
+            print(f"{name}: {group['mutants']} mutants: {group['killed']} killed, {group['survived']} survived, "
+                  f"{group['incompetent']} incompetent; kill rate {group['kill_rate']} in {group['wall_s']:.0f} s")
+    if not args.count:
+        print(f"all: {killed} killed, {survived} survived; kill rate {report['kill_rate']}")
+    for name, group in groups.items():
+        for survivor in group.get("survivors", []):
+            print(f"\nSURVIVED [{name}] {survivor['module']}:{survivor['line']} ({survivor['operator']})"
+                  + (f"\n  {survivor['hint']}" if survivor["hint"] else "") + f"\n{survivor['diff']}")
+    return 1 if any("error" in g for g in groups.values()) else 0
 
 
 if __name__ == "__main__":
