@@ -3,6 +3,9 @@ CAN, a vehicle clock 100 times faster than the capture clock, and uploads at cho
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from dataclasses import replace
+
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -10,6 +13,7 @@ from harness.checks.consent import check_consent_withdrawal, check_in_vehicle_pr
 from harness.checks.timeline import VehicleTime
 from harness.findings import Verdict, overall
 from harness.net.evidence import CanRecord
+from harness.policy.policy import Policy
 from tests.synthetic_evidence import (
     SCALE,
     T0,
@@ -26,18 +30,33 @@ from tests.synthetic_evidence import (
 )
 
 END = 120.0
+LOCATION = {"location withdrawn": {"consent.location": "Off"}}
 
 
-def _positions(times: list[float], dst: str = "203.0.113.10") -> Conversation:
+def _positions(times: list[float], dst: str = "203.0.113.10", plain: Iterable[float] = ()) -> Conversation:
+    """Telemetry with a position at `times`, and without one at `plain` (the vehicle still sending)."""
     conversation = Conversation(dst, 1883).send(0.5, mqtt_connect())
-    for t in times:
-        conversation.send(t, mqtt_publish({"vin": "V", "lat": 31.23, "lon": 121.47}))
+    sends = [(t, {"vin": "V", "lat": 31.23, "lon": 121.47}) for t in times]
+    sends += [(t, {"vin": "V", "speed": 50}) for t in plain]
+    for t, body in sorted(sends, key=lambda s: s[0]):
+        conversation.send(t, mqtt_publish(body))
     return conversation
 
 
-def _consent(conversations: list[Conversation], changes: list[tuple[float, str, str]], **kw: object) -> list:
+def _every(start: float, stop: float, step: float = 5.0) -> list[float]:
+    return [start + i * step for i in range(int((stop - start) / step))]
+
+
+def _consent(conversations: list[Conversation], changes: list[tuple[float, str, str]], *,
+             situations: dict[str, dict[str, str]] | None = LOCATION, judged: Policy | None = None,
+             **kw: object) -> list:
     can = can_clock(END) + switches(changes, END)
-    return check_consent_withdrawal(evidence(conversations, can, **kw), policy(), latency_s=2.0)  # type: ignore[arg-type]
+    return check_consent_withdrawal(evidence(conversations, can, **kw), judged or policy(),  # type: ignore[arg-type]
+                                    situations=situations)
+
+
+def _unseen(findings: list) -> list[str]:
+    return [f.detail for f in findings if f.verdict is Verdict.INCONCLUSIVE and "never came about" in f.detail]
 
 
 def test_vehicle_time_interpolates_between_clock_frames() -> None:
@@ -50,14 +69,14 @@ def test_vehicle_time_interpolates_between_clock_frames() -> None:
 
 def test_nothing_after_withdrawal_passes() -> None:
     changes = [(10, "consent.location", "On"), (60, "consent.location", "Off")]
-    findings = _consent([_positions([15, 25, 35, 45, 55])], changes)
+    findings = _consent([_positions([15, 25, 35, 45, 55], plain=_every(65, 120))], changes)
     assert overall(findings) is Verdict.PASS
     assert any("after consent.location was switched off" in f.detail for f in findings)
 
 
 def test_position_sent_after_the_latency_fails() -> None:
     changes = [(10, "consent.location", "On"), (60, "consent.location", "Off")]
-    findings = _consent([_positions([15, 25, 61, 65])], changes)
+    findings = _consent([_positions([15, 25, 61, 65], plain=_every(70, 120))], changes)
     failing = [f for f in findings if f.verdict is Verdict.FAIL]
     assert len(failing) == 1  # 61 s is within the 2 s latency, 65 s is not
     assert "5.0 s (vehicle time) after consent.location was switched off" in failing[0].detail
@@ -71,17 +90,60 @@ def test_switching_on_again_ends_the_withdrawal() -> None:
 def test_mandated_reporting_is_not_governed_by_the_switch() -> None:
     changes = [(10, "consent.location", "On"), (30, "consent.location", "Off")]
     platform = Conversation("203.0.113.20", 32960).send(50, http_post({"vin": "V", "lat": 31.2, "lon": 121.4}))
-    assert overall(_consent([platform], changes)) is Verdict.PASS
+    telemetry = _positions([15, 25], plain=_every(35, 120))
+    assert overall(_consent([platform, telemetry], changes)) is Verdict.PASS
 
 
 def test_no_withdrawal_is_inconclusive() -> None:
-    findings = _consent([_positions([15])], [(10, "consent.location", "On")])
+    findings = _consent([_positions([15], plain=_every(20, 120))], [(10, "consent.location", "On")])
     assert overall(findings) is Verdict.INCONCLUSIVE
+    assert _unseen(findings) and "'location withdrawn'" in _unseen(findings)[0]
+    assert "no change of consent.location from On to Off" in _unseen(findings)[0]
+
+
+def test_a_withdrawal_with_nothing_sent_after_it_is_inconclusive() -> None:
+    """The switch went off, but the vehicle sent nothing afterwards: it was never seen able to send."""
+    changes = [(10, "consent.location", "On"), (60, "consent.location", "Off")]
+    findings = _consent([_positions([15, 25, 35, 45, 55])], changes)
+    assert overall(findings) is Verdict.INCONCLUSIVE
+    assert "'location withdrawn'" in _unseen(findings)[0] and "the closest: 0.0 s" in _unseen(findings)[0]
+
+
+def test_a_withdrawal_watched_too_briefly_is_inconclusive() -> None:
+    """Off for 20 s, but the vehicle went 25 s between positions while allowed: 20 s shows nothing."""
+    changes = [(10, "consent.location", "On"), (70, "consent.location", "Off"), (90, "consent.location", "On")]
+    findings = _consent([_positions([15, 40, 65, 95], plain=_every(72, 120))], changes)
+    assert overall(findings) is Verdict.INCONCLUSIVE
+    assert "27.0 s of vehicle time" in _unseen(findings)[0]
+
+
+def test_a_switch_that_let_nothing_through_shows_nothing_when_withdrawn() -> None:
+    changes = [(10, "consent.location", "On"), (60, "consent.location", "Off")]
+    findings = _consent([_positions([], plain=_every(15, 120))], changes)
+    assert overall(findings) is Verdict.INCONCLUSIVE
+    assert "stopping it shows nothing" in _unseen(findings)[0]
+
+
+def test_every_switch_of_the_netmap_is_promised_by_default() -> None:
+    changes = [(10, "consent.location", "On"), (60, "consent.location", "Off")]
+    findings = _consent([_positions([15, 25, 35, 45, 55], plain=_every(65, 120))], changes, situations=None)
+    assert overall(findings) is Verdict.INCONCLUSIVE
+    assert ["consent.cabin_camera" in d for d in _unseen(findings)] == [True]
+
+
+def test_the_latency_is_the_profiles() -> None:
+    changes = [(10, "consent.location", "On"), (60, "consent.location", "Off")]
+    late = [_positions([15, 25, 35, 45, 55, 63], plain=_every(65, 120))]
+    assert overall(_consent(late, changes)) is Verdict.FAIL  # 3 s after, beyond the profile's 2 s
+    judged = policy()
+    rule = judged.profile.rule("minimization.consent")
+    lenient = replace(judged.profile, rules={**judged.profile.rules, rule.id: replace(rule, limits={"latency_s": 4.0})})
+    assert overall(_consent(late, changes, judged=replace(judged, profile=lenient))) is Verdict.PASS
 
 
 def test_lost_switch_frames_make_a_violation_inconclusive() -> None:
     changes = [(10, "consent.location", "On"), (60, "consent.location", "Off")]
-    findings = _consent([_positions([70])], changes, can_gaps={"PrivacySettings": 1})
+    findings = _consent([_positions([15, 70])], changes, can_gaps={"PrivacySettings": 1})
     assert overall(findings) is Verdict.INCONCLUSIVE
 
 
@@ -97,7 +159,8 @@ def test_verdict_follows_the_latency(off_at: float, sent_after: float) -> None:
     changes = [(10, "consent.location", "On"), (off_at, "consent.location", "Off")]
     # the switch is sampled every 10 s on CAN: the withdrawal is seen at the next frame
     seen_off = 10.0 * -(-off_at // 10)
-    verdict = overall(_consent([_positions([seen_off + sent_after])], changes))
+    shared = [t for t in _every(15, seen_off) if t < seen_off]
+    verdict = overall(_consent([_positions([*shared, seen_off + sent_after], plain=_every(seen_off, END))], changes))
     if sent_after > 2.001:
         assert verdict is Verdict.FAIL
     elif sent_after < 1.999:

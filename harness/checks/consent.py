@@ -9,7 +9,9 @@ purpose is a legal obligation (mandated reporting) are not governed by the owner
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
+from harness.checks.ota_situations import parse_situations
 from harness.checks.registry import register
 from harness.checks.timeline import (
     Period,
@@ -20,6 +22,7 @@ from harness.checks.timeline import (
     switch_periods,
 )
 from harness.checks.traffic import Sent, completeness, nothing_captured, purposes_for, vehicle_traffic
+from harness.checks.withdrawals import Withdrawal, longest_silence, promised_withdrawals, unexercised, withdrawal
 from harness.findings import Finding, Verdict
 from harness.net.evidence import Evidence
 from harness.policy.netmap import ConsentSwitch, Netmap
@@ -44,14 +47,19 @@ def _violations(flows: list[Sent], categories: frozenset[str], start: float, end
     """Messages carrying `categories` sent in [start, end), and undecodable flows active then."""
     seen, unknown = [], []
     for flow in flows:
-        mandated = {c for p in purposes_for(netmap, flow) if p.legal_obligation for c in p.categories}
-        wanted = categories - mandated
-        for item in flow.payload.items:
-            if start <= item.time < end and item.categories & wanted:
-                seen.append((flow, item.time, item.categories & wanted))
+        for time, carried in _carrying(flow, categories, netmap):
+            if start <= time < end:
+                seen.append((flow, time, carried))
         if not flow.payload.decodable and flow.flow.first_time < end and flow.flow.last_time >= start:
             unknown.append(flow)
     return seen, unknown
+
+
+def _carrying(flow: Sent, categories: frozenset[str], netmap: Netmap) -> list[tuple[float, frozenset[str]]]:
+    """(time, categories) of each message in `flow` carrying any of `categories` the owner governs there."""
+    mandated = {c for p in purposes_for(netmap, flow) if p.legal_obligation for c in p.categories}
+    wanted = categories - mandated
+    return [(item.time, item.categories & wanted) for item in flow.payload.items if item.categories & wanted]
 
 
 def _lost(evidence: Evidence, signal: str) -> int:
@@ -60,12 +68,20 @@ def _lost(evidence: Evidence, signal: str) -> int:
 
 
 @register("consent")
-def check_consent_withdrawal(evidence: Evidence, policy: Policy, *, latency_s: float = 2.0,
+def check_consent_withdrawal(evidence: Evidence, policy: Policy, *, latency_s: float | None = None,
+                             situations: dict[str, dict[str, Any]] | None = None,
                              rule_id: str = "minimization.consent") -> list[Finding]:
-    """After a switch goes from On to Off, nothing of its categories leaves once `latency_s` seconds
-    of vehicle time have passed, until the switch is on again."""
+    """After a switch goes from On to Off, nothing of its categories leaves once the rule's latency
+    (`latency_s` overrides the profile's) has passed in vehicle time, until the switch is on again.
+
+    `situations`: the withdrawals the test promises, e.g. `{"location withdrawn": {"consent.location":
+    "Off"}}` (default: every switch of the netmap). One is seen when a switch went from On to that
+    state after its categories flowed, and the vehicle was then seen sending, the switch still off,
+    for the latency plus the longest it went without sending them while allowed."""
     netmap = policy.netmap
-    clause = policy.profile.rule(rule_id).primary
+    rule = policy.profile.rule(rule_id)
+    clause = rule.primary
+    latency = rule.limit("latency_s") if latency_s is None else latency_s
     check = "consent"
     findings = completeness(evidence, check, clause)
     if not netmap.consents:
@@ -77,17 +93,23 @@ def check_consent_withdrawal(evidence: Evidence, policy: Policy, *, latency_s: f
     if empty is not None:  # a silent vehicle shows nothing about its switches
         return [*findings, empty]
     end, origin = recording_end(evidence), recording_start(evidence)
-    withdrawals = 0
+    activity = sorted(item.time for flow in sent for item in flow.payload.items)
+    shown: list[Withdrawal] = []
     for switch in netmap.consents:
         periods = switch_periods(evidence, switch.signal, end)
         flows = _governed(netmap, sent, switch.categories)
+        sends = sorted(t for flow in flows for t, _ in _carrying(flow, switch.categories, netmap))
+        silence = longest_silence(periods, sends, clock)
         lost = _lost(evidence, switch.signal)
         for before, period in zip(periods, periods[1:], strict=False):
             if before.state != ON or period.state == ON:
                 continue
-            withdrawals += 1
-            findings += _judge_withdrawal(switch, period, flows, clock, latency_s, lost, netmap, clause, origin)
-    if not withdrawals:
+            shown.append(withdrawal(switch.signal, before, period, sends, activity, clock,
+                                    latency + (silence or 0.0)))
+            findings += _judge_withdrawal(switch, period, flows, clock, latency, lost, netmap, clause, origin)
+    promised = parse_situations(situations) if situations is not None else promised_withdrawals(netmap.consents)
+    findings += unexercised(check, clause, promised, shown, {s.signal: s for s in netmap.consents}, latency)
+    if not shown and not promised:
         findings.append(Finding(check, Verdict.INCONCLUSIVE, clause, (
             "the recording shows no withdrawal of consent (no switch going from On to Off) among "
             f"{', '.join(s.signal for s in netmap.consents)}; nothing to judge"), protocol="can"))
