@@ -63,6 +63,15 @@ def test_flows_without_categories_pass() -> None:
     assert verdicts(findings) == ["pass"]
 
 
+def test_flows_without_payload_do_not_exercise_what_a_test_expected_sent() -> None:
+    # a vehicle that cannot resolve or reach its services sends nothing any purpose could judge
+    handshake = Conversation("203.0.113.99", 443)
+    findings = check_minimization(evidence([handshake]), policy(), expect_sent=["vehicle_state"])
+    assert overall(findings) is Verdict.INCONCLUSIVE and any("carried payload" in f.detail for f in findings)
+    findings = check_minimization(evidence([_telemetry()]), policy(), expect_sent=["vehicle_state"])
+    assert overall(findings) is Verdict.PASS
+
+
 def test_an_incomplete_capture_cannot_pass() -> None:
     findings = check_minimization(evidence([_telemetry()], dropped=3), policy())
     assert overall(findings) is Verdict.INCONCLUSIVE

@@ -8,6 +8,9 @@ carries no category (DNS, a handshake) passes."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
+from harness.checks.locality import exercised
 from harness.checks.registry import register
 from harness.checks.traffic import completeness, nothing_captured, purposes_for, vehicle_traffic
 from harness.findings import Finding, Verdict
@@ -18,8 +21,10 @@ CHECK = "minimization"
 
 
 @register("minimization")
-def check_minimization(evidence: Evidence, policy: Policy, *,
-                       rule_id: str = "minimization.declared-purpose") -> list[Finding]:
+def check_minimization(evidence: Evidence, policy: Policy, *, rule_id: str = "minimization.declared-purpose",
+                       expect_sent: Sequence[str] = ()) -> list[Finding]:
+    """`expect_sent`: categories the test made the vehicle send; a capture without them (name lookups
+    alone, say) leaves the rule unexercised and the verdict inconclusive, as for locality."""
     profile, netmap = policy.profile, policy.netmap
     clause = profile.rule(rule_id).primary
     findings = completeness(evidence, CHECK, clause)
@@ -58,4 +63,6 @@ def check_minimization(evidence: Evidence, policy: Policy, *,
                 f"({names}; {payload.detail})"), **where))
     findings.append(Finding(CHECK, Verdict.PASS, clause,
                             f"{uncategorised} of {len(sent)} vehicle flows carried no data category"))
+    if expect_sent:
+        findings += exercised(evidence, [(s.flow, s.from_client) for s in sent], expect_sent, CHECK, clause)
     return findings

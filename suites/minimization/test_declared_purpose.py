@@ -16,4 +16,4 @@ def test_each_endpoint_receives_only_its_declared_categories(rig, policy, vehicl
     export) names, and cabin, face and voice data only where a purpose declares them."""
     explore.run(drives_with_switches(policy.netmap.consents), lambda cycle: play(cycle, vehicle, rig.clock),
                 describe=DriveCycle.describe)
-    judge(check_minimization)
+    judge(check_minimization, expect_sent=["vehicle_state"])
