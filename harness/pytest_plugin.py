@@ -21,7 +21,7 @@ from harness.diag.rig import RigDiagnostics
 from harness.errors import HarnessError, RigError
 from harness.findings import Finding, Verdict
 from harness.net.evidence import Evidence, load_evidence
-from harness.net.keylog import readable_keylog
+from harness.net.keylog import readable_keylog, recorded_problem
 from harness.paths import default_rig
 from harness.policy.policy import Policy
 from harness.policy.profile import Profile, load_profile
@@ -143,7 +143,11 @@ class Capture:
             if result.keylog is not None:  # the vehicle's TLS secrets: without them its TLS flows stay opaque
                 self.record.evidence["keylog"] = _relative(result.keylog, self.base)
                 keys = readable_keylog(result.keylog)
-            self._evidence = load_evidence(result.capture, self.rig.codec, keys, truth=truth)
+            problem = None
+            if result.keylog_problem is not None:  # a bench's key log that may lack secrets, and why
+                self.record.evidence["keylog_problem"] = _relative(result.keylog_problem, self.base)
+                problem = recorded_problem(result.keylog_problem)
+            self._evidence = load_evidence(result.capture, self.rig.codec, keys, truth=truth, keylog_problem=problem)
             self.record.capture_stats = {
                 "packets": self._evidence.packets, "dropped": result.stats.dropped,
                 "capture_reported": result.stats.reported, "can_frames": result.can_frames,

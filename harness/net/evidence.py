@@ -5,6 +5,7 @@ Built the same way live and offline, so replaying a capture gives the same verdi
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -12,9 +13,16 @@ from pathlib import Path
 from harness.can.bus_errors import CanError
 from harness.can.codec import Value, VehicleCodec
 from harness.net.dns import DnsNames, collect_names
-from harness.net.flows import Flow, FlowTable
+from harness.net.flows import TCP, Flow, FlowTable
 from harness.net.keylog import KeyLog
 from harness.net.pcapfile import LINKTYPE_CAN_SOCKETCAN, CaptureInfo, iter_records, parse_socketcan
+from harness.net.tls import (
+    looks_like_tls,
+    parse_client_hello,
+    sends_application_data,
+    server_chose_tls13,
+    split_records,
+)
 from harness.net.vehicle_time import VehicleTime
 from harness.truth.from_can import track_from_can
 from harness.truth.model import GroundTruth
@@ -51,6 +59,8 @@ class Evidence:
     # the ECU's cyclic messages by DBC name (expected) and when each was seen (activity)
     ecu_expected: tuple[str, ...] = ()
     ecu_activity: dict[str, EcuActivity] = field(default_factory=dict)
+    # why the key log the capture was read with may lack secrets (a bench's fetch failed, a garbled log)
+    keylog_problem: str | None = None
     _server_names: dict[str, tuple[str, ...]] = field(default_factory=dict, init=False, repr=False, compare=False)
 
     @property
@@ -108,6 +118,12 @@ class Evidence:
             problems.append(f"{table.malformed} packets could not be parsed (truncated or malformed headers)")
         if table.fragments:
             problems.append(f"{table.fragments} IP fragments were not reassembled")
+        if self.keylog_problem:
+            # a key log that was meant to be whole and is not: the sessions it leaves shut may carry anything
+            locked = _locked_tls_sessions(self.flows.flows.values())
+            if locked:
+                problems.append(f"{locked} TLS session{'s' if locked > 1 else ''} with application data "
+                                f"cannot be decrypted: {self.keylog_problem}")
         back = self.clock.jumps_back()
         if back:
             first = back[0]
@@ -144,7 +160,8 @@ class Evidence:
 
 
 def load_evidence(path: Path, codec: VehicleCodec | None, keys: KeyLog | None = None,
-                  truth: GroundTruth | None = None) -> Evidence:
+                  truth: GroundTruth | None = None,
+                  keylog_problem: str | None = None) -> Evidence:
     """The evidence in a capture; `keys` (an NSS key log) lets the decoders read TLS application data,
     `truth` (with the track the capture's CAN shows) lets them recognise data whatever its encoding."""
     info = CaptureInfo()
@@ -195,4 +212,22 @@ def load_evidence(path: Path, codec: VehicleCodec | None, keys: KeyLog | None = 
     if truth is not None or len(track):
         table.recognition.truth = (truth or GroundTruth()).with_track(track)
     return Evidence(path, table, records, info, frames, gaps, can_errors=errors, ecu_expected=tuple(sorted(cycles)),
-                    ecu_activity=activity)
+                    ecu_activity=activity, keylog_problem=keylog_problem)
+
+
+def _locked_tls_sessions(flows: Iterable[Flow]) -> int:
+    """TLS sessions in the capture that carry application data the key log holds no secret for."""
+    locked = 0
+    for flow in flows:
+        client = flow.to_server.stream()[0] if flow.protocol == TCP else b""
+        if not looks_like_tls(client):
+            continue
+        records, _ = split_records(client)
+        answers, _ = split_records(flow.to_client.stream()[0])
+        tls13 = server_chose_tls13(answers)
+        if not sends_application_data(records, True, tls13) and not sends_application_data(answers, False, tls13):
+            continue
+        random = parse_client_hello(records).random
+        if flow.keys is None or not random or flow.keys.has_session(random) is None:
+            locked += 1
+    return locked

@@ -85,3 +85,12 @@ def readable_keylog(path: Path | str) -> KeyLog | None:
         return load_keylog(path)
     except ConfigError:
         return None
+
+
+def recorded_problem(path: Path | str) -> str:
+    """The one line a run kept beside a capture on why its key log may lack secrets."""
+    try:
+        lines = Path(path).read_text(encoding="utf-8", errors="replace").strip().splitlines()
+    except OSError as exc:
+        return f"the note on the key log ({Path(path).name}) cannot be read: {exc.strerror or exc}"
+    return lines[0] if lines else f"the note on the key log ({Path(path).name}) is empty"

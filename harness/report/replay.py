@@ -18,7 +18,7 @@ from harness.checks.registry import check_named
 from harness.errors import HarnessError
 from harness.findings import Finding, Verdict, worst
 from harness.net.evidence import load_evidence
-from harness.net.keylog import readable_keylog
+from harness.net.keylog import readable_keylog, recorded_problem
 from harness.policy.netmap import load_netmap
 from harness.policy.policy import Policy
 from harness.policy.profile import load_profile
@@ -149,7 +149,9 @@ def _replay_test(bundle: Bundle, test: dict[str, Any], policy: Policy, codec: Ve
         return result
     keylog = (test.get("evidence") or {}).get("keylog")
     keys = readable_keylog(bundle.path(keylog)) if keylog else None  # the same secrets the live run read with
-    evidence = load_evidence(bundle.path(capture), codec, keys, truth=_truth(bundle, test))
+    noted = (test.get("evidence") or {}).get("keylog_problem")
+    evidence = load_evidence(bundle.path(capture), codec, keys, truth=_truth(bundle, test),
+                             keylog_problem=recorded_problem(bundle.path(noted)) if noted else None)
     findings: list[Finding] = []
     try:
         for entry in checks:

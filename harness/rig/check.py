@@ -1,6 +1,6 @@
 """`harness rig check`: what of a rig is reachable and configured before a run, one row per part
-(rig file, DBC and mapping, labgrid place, CAN interface and traffic, capture point, DoIP entity),
-each problem with its fix.
+(rig file, DBC and mapping, labgrid place, CAN interface and traffic, capture point, DoIP entity,
+TLS key log), each problem with its fix.
 
 Passive unless asked: on a bench it only listens on CAN (`active` adds the harness's rest-of-vehicle
 frames for ECUs that stay silent without them); the virtual rig is brought up with a vECU to be checked."""
@@ -30,6 +30,7 @@ from harness.net.capture import DumpcapCapture
 from harness.rig.bench import BenchRig
 from harness.rig.config import Rig, load_rig
 from harness.rig.doip_probe import identify, not_on_link
+from harness.rig.keylog_source import KeylogFetcher
 from harness.rig.netns import entered
 
 
@@ -83,6 +84,7 @@ def check_rig(path: Path, active: bool = False) -> RigReport:
             _check_can(resolved, codec, report, active)
             _check_capture(resolved, None, report)
             _check_doip(resolved, report)
+            _check_keylog(resolved, report)
     finally:
         bench.down()
     return report
@@ -283,6 +285,33 @@ def _check_doip(rig: Rig, report: RigReport, namespace: str | None = None) -> No
     else:
         report.add("DoIP entity", Status.OK,
                    f"{where}: VIN {answer.vin}, logical address {answer.logical_address:#06x}")
+
+
+def _check_keylog(rig: Rig, report: RigReport) -> None:
+    """Whether the ECU's TLS secrets can be had now: without them its TLS flows judge `inconclusive`."""
+    source = rig.keylog
+    if source is None:
+        report.add("TLS key log", Status.WARN, "none configured: the ECU's TLS flows will be inconclusive",
+                   "name the NSS key log the ECU writes in [tls] keylog, or a command printing it in "
+                   "[tls] keylog_command")
+        return
+    got = KeylogFetcher(source).probe()
+    kind = "file" if source.path is not None else "command"
+    if not got.read:
+        report.add("TLS key log", Status.FAIL, got.problem or source.describe(),
+                   f"check the {kind} in [tls]; the ECU (an engineering build) writes its key log where "
+                   "SSLKEYLOGFILE points")
+    elif not got.secrets and got.lines:
+        report.add("TLS key log", Status.FAIL, got.problem or source.describe(),
+                   f"the {kind} must give the ECU's NSS key log as SSLKEYLOGFILE writes it, one secret a line")
+    elif not got.secrets:
+        report.add("TLS key log", Status.WARN, f"{source.describe()} holds no line yet",
+                   "the ECU writes a line per TLS session it opens: let it connect once, then check again")
+    else:
+        readable = "readable" if kind == "file" else "ran"
+        report.add("TLS key log", Status.OK if got.problem is None else Status.WARN,
+                   f"{source.describe()} {readable}: {got.secrets} TLS secret{'s' if got.secrets != 1 else ''} in "
+                   f"{got.lines} line{'s' if got.lines != 1 else ''}", got.problem or "")
 
 
 def _check_virtual(rig: Rig, codec: VehicleCodec | None, report: RigReport) -> None:

@@ -13,11 +13,13 @@ from typing import Any
 
 from harness.errors import ConfigError
 from harness.policy.netmap import Netmap, load_netmap, parse_netmap
-from harness.rig import bench_config
+from harness.rig import bench_config, keylog_source
 from harness.rig.bench_config import DoipConfig, LabgridConfig, Timeouts
+from harness.rig.keylog_source import KeylogSource
 
 # keys holding file names: relative to the file that says them, also when a rig extends another
-_PATH_KEYS = (("can", "dbc"), ("can", "mapping"), (None, "netmap"))
+_PATH_KEYS: tuple[tuple[str | None, str], ...] = (("can", "dbc"), ("can", "mapping"), (None, "netmap"),
+                                                  ("tls", "keylog"))
 
 
 @dataclass(frozen=True)
@@ -104,6 +106,7 @@ class Rig:
     labgrid: LabgridConfig | None = None
     owner: Owner = Owner()
     vin: str | None = None        # the vehicle's VIN: [vecu] vin on the virtual rig, [vehicle] vin on a bench
+    keylog: KeylogSource | None = None  # [tls]: where a bench ECU's TLS secrets come from
 
     @property
     def is_virtual(self) -> bool:
@@ -180,6 +183,7 @@ def load_rig(path: Path | str) -> Rig:
         labgrid=bench_config.labgrid(root.table("labgrid", required=False)),
         owner=_owner(root.table("owner", required=False)),
         vin=vin,
+        keylog=keylog_source.parse(root.table("tls", required=False), kind),
     )
 
 

@@ -26,6 +26,7 @@ from harness.net.capture import CaptureStats, DumpcapCapture
 from harness.net.pcapfile import merge, read_capture
 from harness.rig.bench import BenchEcu, BenchRig
 from harness.rig.config import Endpoint, Rig
+from harness.rig.keylog_source import KeylogFetcher
 from harness.rig.vecu_process import VecuProcess
 from harness.rig.virtual import DNS_PORT, SINK_PORT, VirtualRig
 from harness.scenarios.broker import MosquittoBroker
@@ -43,6 +44,7 @@ from harness.vecu.tls import KEYLOG_ENV, TLS_DIR_ENV
 
 CAPTURE_SETTLE_S = 0.35
 KEYLOG_NAME = "keylog.txt"  # the vehicle's NSS key log in a test's evidence: secret material
+KEYLOG_PROBLEM_NAME = "keylog-problem.txt"  # one line: why a bench's key log for the test may lack secrets
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class ObservationResult:
     stats: CaptureStats
     can_frames: int
     keylog: Path | None = None  # the vehicle's TLS secrets, where it wrote any
+    keylog_problem: Path | None = None  # why they may be missing (a bench's fetch failed, a garbled log)
 
 
 class Observation:
@@ -69,6 +72,8 @@ class Observation:
 
     def start(self) -> None:
         self.session.scenario.clear()
+        if self.session.keylog is not None:
+            self.session.keylog.begin()  # before the capture: every session it holds logs its keys after this
         self._since = time.time()
         self._dumpcap.start()
 
@@ -99,9 +104,23 @@ class Observation:
         scenario_log = self.directory / "scenario.jsonl"
         self.session.scenario.write(scenario_log)
         keylog = self.directory / KEYLOG_NAME
+        problem = self._fetch_keylog(keylog)
         self.result = ObservationResult(capture, can_log, scenario_log, stats, len(frames),
-                                        keylog if keylog.is_file() else None)
+                                        keylog if keylog.is_file() else None, problem)
         return self.result
+
+    def _fetch_keylog(self, keylog: Path) -> Path | None:
+        """A bench's key log for this test, where the virtual ECU writes its own; a problem with it beside."""
+        if self.session.keylog is None:
+            return None
+        fetched = self.session.keylog.fetch()
+        if fetched.text:
+            keylog.write_text(fetched.text, encoding="ascii", errors="replace")
+        if fetched.problem is None:
+            return None
+        problem = self.directory / KEYLOG_PROBLEM_NAME
+        problem.write_text(fetched.problem + "\n", encoding="utf-8")
+        return problem
 
     def abort(self) -> None:
         self._dumpcap.kill()
@@ -123,6 +142,7 @@ class RigSession:
         self.scenario = ScenarioLog(self.clock)
         self.virtual: VirtualRig | None = VirtualRig(rig) if rig.is_virtual else None
         self.bench: BenchRig | None = None if rig.is_virtual else BenchRig(rig)
+        self.keylog = KeylogFetcher(rig.keylog) if self.bench is not None and rig.keylog is not None else None
         self.servers: ThreadedServers | None = None
         self.ca: RigCa | None = None
         self._vehicle_tls: Path | None = None
@@ -155,6 +175,8 @@ class RigSession:
             # a bench's CAN channel and NIC may come from a labgrid place acquired now
             self.rig = self.bench.up()
             self._start_can(None)
+            if self.keylog is not None:
+                self.keylog.prime()
             return
         assert self.virtual is not None and self.rig.vecu is not None
         self.virtual.up()
