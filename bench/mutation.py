@@ -45,9 +45,10 @@ GROUPS: dict[str, tuple[dict[str, tuple[str, ...]], tuple[str, ...]]] = {
     }, ("ota.notice", "ota.consent", "ota.rollback", "ota.result-notice")),
     "privacy": ({
         "harness/vecu/privacy.py": ("OwnerSwitches.on", "declared_precision", "coarsen"),
-        "harness/vecu/telematics.py": ("MqttTelemetry.tick",),
-        "harness/vecu/services.py": ("MapCrowdsourcing.tick", "DriverMonitoring._allowed", "DriverMonitoring.tick",
-                                     "VoiceAssistant.tick"),
+        "harness/vecu/telematics.py": ("MqttTelemetry.tick:conditions",),
+        "harness/vecu/services.py": ("MapCrowdsourcing.tick:conditions", "DriverMonitoring._allowed",
+                                     "DriverMonitoring.tick:conditions", "VoiceAssistant.tick:conditions"),
+        "harness/vecu/uplink.py": ("JsonUplink.request:conditions",),
     }, ("minimization.consent", "minimization.precision")),
 }
 # the stateful exploration judges safe states too, but at random: the tests that prove each condition
@@ -55,23 +56,39 @@ KEYWORD = "not update_sequences"
 SEED = 20260101
 
 
-def decision_lines(source: Path, names: tuple[str, ...]) -> set[int]:
-    """The line numbers of the named functions (`Class.method` or `function`)."""
+Span = tuple[tuple[int, int], tuple[int, int]]
+CONDITIONS = ":conditions"  # a name ending so keeps only the conditions it decides on, not what it builds
+
+
+def decision_spans(source: Path, names: tuple[str, ...]) -> list[Span]:
+    """Where the named functions (`Class.method` or `function`) decide: the whole function, or with
+    `:conditions` only the tests of its if, while and conditional expressions, its `and`/`or`
+    expressions and its lambdas (the switch asked again before sending)."""
     tree = ast.parse(source.read_text(encoding="utf-8"))
-    lines: set[int] = set()
+    spans: list[Span] = []
+
+    def span(node: ast.expr) -> Span:
+        return (node.lineno, node.col_offset), (node.end_lineno or node.lineno, node.end_col_offset or 0)
 
     def visit(node: ast.AST, prefix: str) -> None:
         for child in ast.iter_child_nodes(node):
+            name = f"{prefix}{getattr(child, 'name', '')}"
             if isinstance(child, ast.ClassDef):
-                visit(child, f"{prefix}{child.name}.")
-            elif isinstance(child, ast.FunctionDef) and f"{prefix}{child.name}" in names:
-                lines.update(range(child.lineno, (child.end_lineno or child.lineno) + 1))
+                visit(child, f"{name}.")
+            elif isinstance(child, ast.FunctionDef) and name in names:
+                spans.append(((child.lineno, 0), ((child.end_lineno or child.lineno) + 1, 0)))
+            elif isinstance(child, ast.FunctionDef) and name + CONDITIONS in names:
+                for inner in ast.walk(child):
+                    if isinstance(inner, ast.If | ast.While | ast.IfExp):
+                        spans.append(span(inner.test))
+                    elif isinstance(inner, ast.BoolOp | ast.Lambda):
+                        spans.append(span(inner))
 
     visit(tree, "")
-    return lines
+    return spans
 
 
-def annotation_spans(source: Path) -> list[tuple[tuple[int, int], tuple[int, int]]]:
+def annotation_spans(source: Path) -> list[Span]:
     """Where type annotations are: a mutant there changes nothing that runs (postponed evaluation)."""
     spans = []
     for node in ast.walk(ast.parse(source.read_text(encoding="utf-8"))):
@@ -116,7 +133,7 @@ def prepare(src: Path, work: Path, group: str, keyword: str, timeout: float) -> 
 
 def keep_decisions(src: Path, session: Path, targets: dict[str, tuple[str, ...]], limit: int | None) -> int:
     """Skip every mutant outside the decision code (and beyond `limit`, drawn at random); the number kept."""
-    lines = {path: decision_lines(src / path, names) for path, names in targets.items()}
+    decisions = {path: decision_spans(src / path, names) for path, names in targets.items()}
     notes = {path: annotation_spans(src / path) for path in targets}
     with use_db(str(session), WorkDB.Mode.open) as db:
         kept: list[str] = []
@@ -125,8 +142,8 @@ def keep_decisions(src: Path, session: Path, targets: dict[str, tuple[str, ...]]
             mutation = item.mutations[0]
             target = next((t for t in targets if str(mutation.module_path).endswith(t)), None)
             position = tuple(mutation.start_pos)
-            inside = target is not None and position[0] in lines[target] and not any(
-                begin <= position < end for begin, end in notes[target])
+            inside = target is not None and any(begin <= position < end for begin, end in decisions[target]) \
+                and not any(begin <= position < end for begin, end in notes[target])
             (kept if inside else skipped).append(item.job_id)
         kept.sort()  # the database's order is not stable: the sample must be the same for a seed
         if limit is not None and len(kept) > limit:
