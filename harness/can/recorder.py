@@ -55,6 +55,17 @@ class CanRecorder(can.Listener):
         with self._lock:
             return [f for f in self._frames if f.timestamp >= since]
 
+    def count(self) -> int:
+        """Frames recorded so far: a position to read on from with `after`."""
+        with self._lock:
+            return len(self._frames)
+
+    def after(self, position: int) -> list[CanFrame]:
+        """The frames recorded since `count()` returned `position`, in the order they arrived (a
+        frame may arrive after one stamped later, when the kernel delivered them from two CPUs)."""
+        with self._lock:
+            return self._frames[position:]
+
     def clear(self) -> None:
         with self._lock:
             self._frames.clear()

@@ -17,6 +17,7 @@ from harness.scenarios.clock import VehicleClock
 MAX_STEPS = 25
 HOLD_S = 5.0   # wall seconds one advance may wait for the network before vehicle time jumps again
 CATCH_UP_S = 1.0  # wall seconds the ECU may lag behind the last jump before a wait counts as timed out
+ANSWER_S = 2.0  # wall seconds an ECU that answers jumps may take to answer one (a loaded machine)
 
 
 def downloading(values: Mapping[str, Value]) -> bool:
@@ -30,6 +31,10 @@ class FastForward:
         self.clock, self.monitor, self.hold = clock, monitor, hold
         # the message carrying the vehicle clock, whatever the vehicle's DBC calls it
         self.clock_message = monitor.codec.ref("time.vehicle_ms").message
+        # the reference vECU answers every clock frame with its status once it has acted on it; an
+        # ECU that does not is given `period_s` per jump instead
+        self.status_message = monitor.codec.ref("ota.status.state").message
+        self.answers = True
         self.step_s, self.period_s, self.jumps = step_s, period_s, jumps
         self.vehicle_seconds = 0.0   # totals, for the acceleration a benchmark reports
         self.wall_seconds = 0.0
@@ -42,18 +47,25 @@ class FastForward:
               step_s: float | None = None, hold: bool = True, catch_up: bool = True) -> bool:
         """Advance until `predicate(bus values)` holds (True) or `vehicle_timeout` has passed (False);
         `step_s` fixes the jump (finer steps show more of what happens on the way). While the ECU is
-        busy on the network (`hold`), time runs at the wall clock's pace for up to HOLD_S first. Jumps
-        can run ahead of an ECU slow to act on them: at the timeout it gets CATCH_UP_S to show the
-        predicate (`catch_up`)."""
+        busy on the network (`hold`), time runs at the wall clock's pace for up to HOLD_S first. Each
+        jump waits for the ECU's answer (see `jump`); an ECU that does not answer can fall behind the
+        jumps, and at the timeout it gets CATCH_UP_S to show the predicate (`catch_up`), one that
+        answers one more tick."""
         start_vehicle, start_wall = self.clock.now(), time.monotonic()
         held = 0.0
+        self.answers = True  # an ECU back from a power cut answers again
         try:
             while True:
                 if predicate(self.monitor.snapshot()):
                     return True
                 elapsed = self.clock.now() - start_vehicle
                 if elapsed >= vehicle_timeout:
-                    return catch_up and self.jumps and self.monitor.wait_for(predicate, CATCH_UP_S)
+                    if not (catch_up and self.jumps):
+                        return False
+                    if self.answers:  # one more tick of an ECU that answers covers an answer taken early
+                        self.jump(0.0)
+                        return predicate(self.monitor.snapshot())
+                    return self.monitor.wait_for(predicate, CATCH_UP_S)
                 if not self.jumps:
                     if self.monitor.wait_for(predicate, min(self.clock.wall(vehicle_timeout - elapsed), 0.5)):
                         return True
@@ -65,16 +77,33 @@ class FastForward:
                     continue
                 # long spans in bigger steps: the wall time of a wait stays bounded
                 step = step_s or max(self.step_s, vehicle_timeout / MAX_STEPS)
-                before = time.time()
-                self.clock.advance(min(step, vehicle_timeout - elapsed))
-                # the ECU sees the jump with the next clock frame (sent at once where the rig sends
-                # one on every jump); give it a tick to act on it
-                self.monitor.wait_message(self.clock_message, 0.1, after=before)
-                if self.monitor.wait_for(predicate, self.period_s):
+                self.jump(min(step, vehicle_timeout - elapsed))
+                if predicate(self.monitor.snapshot()) or (
+                        not self.answers and self.monitor.wait_for(predicate, self.period_s)):
                     return True
         finally:
             self.vehicle_seconds += self.clock.now() - start_vehicle
             self.wall_seconds += time.monotonic() - start_wall
+
+    def jump(self, vehicle_seconds: float) -> bool:
+        """Jump the clock and wait until the ECU has acted on it (True), where it says so: the jump
+        goes out in a clock frame, and the ECU's status after that frame is its answer. An ECU that
+        does not answer is given `period_s` from then on."""
+        before = time.time()
+        self.clock.advance(vehicle_seconds)
+        # the ECU sees the jump with the next clock frame (sent at once where the rig sends one on
+        # every jump); a status after it on the bus is the answer to it (or, rarely, to the clock
+        # frame before it, which leaves the ECU one jump behind, as the catch-up at the end allows)
+        if not self.monitor.wait_message(self.clock_message, 0.1, after=before) or not self.answers:
+            return False
+        sent = self.monitor.last_seen(self.clock_message) or before
+        self.answers = self.monitor.wait_message(self.status_message, ANSWER_S, after=sent)
+        return self.answers
+
+    def tick(self, vehicle_seconds: float = 0.1) -> None:
+        """Let a moment of vehicle time pass in which the ECU acts once on what the bus shows now."""
+        if not self.jumps or not self.jump(vehicle_seconds):
+            self.monitor.wait_for(lambda _: False, max(self.period_s, self.clock.wall(vehicle_seconds)))
 
     @contextmanager
     def slow(self, scale: float) -> Iterator[None]:

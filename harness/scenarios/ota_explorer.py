@@ -47,6 +47,7 @@ ENDED = frozenset({"Completed", "Failed", "RolledBack", "Declined"})
 AT_REST = ENDED | {"Idle"}
 MIN_SOC_PCT = 30.0      # what example_campaign asks for
 DOWNLOAD_WAIT_S = 10.0  # wall seconds a campaign's downloads may take before vehicle time jumps again
+SETTLE_S = 1.0          # wall seconds the ECU's frames after an update's end may take to be recorded (10 cycles)
 FIRST_CAMPAIGN = 7001
 SMALL_PACKAGE = bytes(range(256)) * 64   # 16 kB: a slow link takes half a second, not two
 
@@ -56,24 +57,27 @@ class LiveRecording:
 
     def __init__(self, recorder: CanRecorder, codec: VehicleCodec) -> None:
         self.recorder, self.codec = recorder, codec
-        self._since = time.time()
         self._records: list[CanRecord] = []
-        self._cursor = 0.0
+        # read on by position, not by time stamp: a frame may arrive after one stamped later, and
+        # would be skipped for good by a reader that went by time stamps
+        self._position = recorder.count()
 
     def restart(self) -> None:
-        self._since, self._records, self._cursor = time.time(), [], 0.0
+        self._records, self._position = [], self.recorder.count()
 
     def evidence(self, campaign: int | None = None) -> Evidence:
-        """What was recorded since restart(); with `campaign`, the OTA status of other campaigns (the
-        previous example's result still on screen) is left out, so only this campaign is judged."""
-        for frame in self.recorder.frames(since=max(self._since, self._cursor)):
-            if frame.timestamp <= self._cursor:
-                continue
+        """What was recorded since restart(), in time order as a capture file holds it; with
+        `campaign`, the OTA status of other campaigns (the previous example's result still on
+        screen) is left out, so only this campaign is judged."""
+        frames = self.recorder.after(self._position)
+        self._position += len(frames)
+        for frame in frames:
             decoded = self.codec.decode(frame.arbitration_id, frame.data)
             if decoded is not None:
                 self._records.append(CanRecord(frame.timestamp, decoded[0], frame.arbitration_id, decoded[1],
                                                frame.data))
-            self._cursor = frame.timestamp
+        if frames:
+            self._records.sort(key=lambda r: r.time)
         records = [r for r in self._records if campaign is None
                    or r.values.get("ota.status.campaign_id", campaign) in (0, campaign)]
         return Evidence(Path("live"), FlowTable(), records, CaptureInfo())
@@ -156,7 +160,7 @@ class OtaUpdateMachine(RuleBasedStateMachine):
     @rule()
     def supply_fails(self) -> None:
         self._step("supply_fails()")
-        supply_dip(self.world.vehicle, self.world.monitor)
+        supply_dip(self.world.vehicle, self.world.monitor, tick=self.world.forward.tick)
 
     @invariant()
     def installs_only_with_consent_in_a_safe_state(self) -> None:
@@ -189,6 +193,7 @@ class OtaUpdateMachine(RuleBasedStateMachine):
         if world.hmi.status() not in AT_REST:
             raise Violation(f"campaign {self.campaign}: the update had not ended 6 h (vehicle time) after the "
                             f"vehicle parked; the owner's screen shows {world.hmi.status()}")
+        await_after_end(world.monitor, world.forward.tick)
         self._judge(invariant_findings(world.recording.evidence(self.campaign), world.policy, MIN_SOC_PCT))
 
     # -- helpers ------------------------------------------------------------------------------
@@ -220,7 +225,7 @@ class OtaUpdateMachine(RuleBasedStateMachine):
                 return
             if cut_due(now):
                 self._step("supply_fails(at='installing, 30 %')")
-                supply_dip(self.world.vehicle, monitor)
+                supply_dip(self.world.vehicle, monitor, tick=forward.tick)
                 self.fault = "power-loss (done)"
             elif downloading(now):
                 started = time.monotonic()
@@ -231,6 +236,18 @@ class OtaUpdateMachine(RuleBasedStateMachine):
         failed = violations(findings)
         if failed:
             raise Violation("; ".join(f"{f.check}: {f.detail}" for f in failed))
+
+
+def await_after_end(monitor: SignalMonitor, tick: Callable[[], None]) -> bool:
+    """Once the ECU shows an update ended, wait until the bus (and so the recording, on the same
+    tap) holds a drive inhibit sent after that status, so the check reads the ECU's word after the
+    end. The frames of the tick that ended the update may still be on their way when its status is
+    seen (two CPUs may deliver them out of order): a recording read then ends on the drive inhibit
+    of the installation. `tick` asks the ECU for a tick, which it answers with its drive inhibit."""
+    ended = monitor.last_seen(monitor.codec.ref("ota.status.state").message) or time.time()
+    tick()
+    # none at all is for the check to find (inconclusive), not for the exploration to decide
+    return monitor.wait_message(monitor.codec.ref("ota.inhibit.request").message, SETTLE_S, after=ended)
 
 
 @dataclass(frozen=True)

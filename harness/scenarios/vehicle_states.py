@@ -41,6 +41,7 @@ def situation(state: str, signals: tuple[str, ...] | None = None) -> dict[str, d
     return {state: {k: v for k, v in values.items() if signals is None or k in signals}}
 SAFE_STATES = frozenset({"parked", "charging-low-energy"})
 SUPPLY_V, DIP_V = 12.6, 7.5
+DIP_TICKS = 2  # ECU ticks with the supply down: one would do, a second covers a frame it saw late
 
 
 # How much each value lets an update or a programming session go ahead (higher permits more). The
@@ -84,10 +85,17 @@ def change(vehicle: Vehicle, event: str, values: Mapping[str, Value], monitor: S
             _shown(monitor, step)
 
 
-def supply_dip(vehicle: Vehicle, monitor: SignalMonitor, volts: float = DIP_V) -> None:
-    """The low-voltage supply collapses below what an installation can run on, then comes back."""
+def supply_dip(vehicle: Vehicle, monitor: SignalMonitor, volts: float = DIP_V,
+               tick: Callable[[], None] | None = None) -> None:
+    """The low-voltage supply collapses below what an installation can run on, then comes back.
+    `tick` lets the ECU act once on the bus as it is (on a virtual rig, a moment of vehicle time it
+    answers); without it, the dip lasts a few of a real ECU's ticks of wall time."""
     change(vehicle, "supply_dip", {"battery.lv_voltage": volts}, monitor)
-    time.sleep(0.03)  # a few of the ECU's ticks with the supply down
+    if tick is None:
+        time.sleep(0.03)
+    else:
+        for _ in range(DIP_TICKS):
+            tick()
     change(vehicle, "supply_restored", {"battery.lv_voltage": SUPPLY_V}, monitor)
 
 

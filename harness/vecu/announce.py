@@ -40,8 +40,11 @@ class Announcer:
     def messages(self) -> set[str]:
         return set(self.tx.messages)
 
-    def publish(self, values: Mapping[str, Any]) -> None:
+    def publish(self, values: Mapping[str, Any], answer: Iterable[str] = ()) -> None:
+        """Send what changed (and what is due); `answer`: messages this tick sends in any case (once:
+        a second frame of one tick would pass for a later decision of the ECU)."""
         now = time.monotonic()
+        sent: set[str] = set()
         changed = {self.codec.ref(name).message for name, value in values.items() if self._last.get(name) != value}
         self.tx.set(values)
         self._last.update(values)
@@ -57,4 +60,10 @@ class Announcer:
                 continue
             for _ in range(frames):
                 self.tx.send_now(name)
+            sent.add(name)
             self._due[name] = now + (message.cycle_time or 100) / 1000.0
+        for name in answer:
+            if name in sent:
+                continue
+            self.tx.send_now(name)
+            self._due[name] = now + (self.tx.messages[name].cycle_time or 100) / 1000.0

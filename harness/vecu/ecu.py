@@ -37,13 +37,14 @@ class VirtualEcu:
         self.codec = VehicleCodec.load(rig.can.dbc, rig.can.mapping)
         self.bus = open_bus(rig.can, can_namespace)
         self.inputs = SignalMonitor(self.codec)
-        # a tick on every clock frame, so a jump of vehicle time is acted on at once
-        self._clock_frame = threading.Event()
-        clock_id = self.codec.message(self.codec.ref("time.vehicle_ms").message).frame_id
+        # a tick on every clock frame (a jump of vehicle time is acted on at once) and owner action
+        self._asked = threading.Event()
+        asking = {self.codec.message(self.codec.ref(name).message).frame_id
+                  for name in ("time.vehicle_ms", "ota.action.action")}
 
         def tick(msg: can.Message) -> None:
-            if msg.arbitration_id == clock_id:
-                self._clock_frame.set()
+            if msg.arbitration_id in asking:
+                self._asked.set()
 
         self.notifier = can.Notifier(self.bus, [self.inputs, tick])
         self.ota = OtaClient(self.config.endpoints["ota"], self.config.vin, self.config.software_version,
@@ -51,6 +52,9 @@ class VirtualEcu:
         # the OTA client's messages go out from this loop, cyclic and on change; the rest periodically
         self.announce = Announcer(self.bus, self.codec, self.ota.outputs(),
                                   {self.codec.ref("ota.notice.page").message: ("ota.notice.page", NOTICE_PAGES)})
+        # a tick asked for by a frame is answered with these: the harness waits for the status after
+        # its clock frame instead of guessing how long a tick takes, and finds the drive inhibit beside it
+        self.answer = [self.codec.ref(name).message for name in ("ota.inhibit.request", "ota.status.state")]
         self.tx = CyclicTransmitter(self.bus, self.codec, [m for m in self.codec.ecu_messages()
                                                            if m.name not in self.announce.messages])
         self.diagnostics = Diagnostics(rig, self.codec, self.bus, self.notifier, lambda: self.ota.software_id,
@@ -77,12 +81,13 @@ class VirtualEcu:
         self.diagnostics.start()
         try:
             while not stop.is_set():
-                self._clock_frame.wait(TICK_S)
-                self._clock_frame.clear()
+                asked = self._asked.wait(TICK_S)
+                # cleared before the inputs are read: a frame arriving during this tick asks for the next
+                self._asked.clear()
                 now = self.vehicle_time()
                 inputs = self.inputs.snapshot()
                 self.ota.tick(now, inputs)
-                self.announce.publish(self.ota.outputs())
+                self.announce.publish(self.ota.outputs(), self.answer if asked else ())
                 self.reporter.tick(now, inputs)
                 self.telemetry.tick(now, inputs)
                 for service in self.services:
