@@ -41,6 +41,12 @@ class Vehicle:
         self.tx.set(values)
         self.log.record(event, **values)
 
+    def set_now(self, event: str, **values: Any) -> None:
+        """Like `set`, with the frames carrying the values on the bus at once, as an IVI sends a
+        change: a test at a boundary needs the moment of the change, not the message's next cycle."""
+        self.set(event, **values)
+        self.tx.send_now(*self.tx.codec.to_dbc(values))
+
     def reset(self, position: Waypoint = Waypoint(31.2304, 121.4737)) -> None:
         """Parked, ignition on, charged, GNSS fixed, privacy switches off (the factory default)."""
         self.stop_driving()

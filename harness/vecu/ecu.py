@@ -60,7 +60,7 @@ class VirtualEcu:
         self.diagnostics = Diagnostics(rig, self.codec, self.bus, self.notifier, lambda: self.ota.software_id,
                                        self.inputs.snapshot, defects)
         endpoints = self.config.endpoints
-        switches = OwnerSwitches(self.inputs.value)
+        self.switches = switches = OwnerSwitches(self.inputs.value, self.vehicle_time, defects)
         mirror = endpoints["gbt32960_mirror"] if "location-to-overseas" in defects else None
         self.reporter = Gbt32960Reporter(endpoints["gbt32960"], self.config.vin, self.config.iccid,
                                          self.config.report_period_s, switches=switches, mirror=mirror,
@@ -86,6 +86,7 @@ class VirtualEcu:
                 self._asked.clear()
                 now = self.vehicle_time()
                 inputs = self.inputs.snapshot()
+                self.switches.follow()
                 self.ota.tick(now, inputs)
                 self.announce.publish(self.ota.outputs(), self.answer if asked else ())
                 self.reporter.tick(now, inputs)

@@ -6,7 +6,7 @@ harness read the same document."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from typing import Any
 
 from harness.policy.netmap import Netmap
@@ -16,18 +16,39 @@ METRES_PER_DEGREE = 111_320.0
 LON_STRETCH = 2.0  # 1/cos(60 deg): a longitude step this much wider stays >= the precision up to 60 deg latitude
 
 
+LATE_S = 3.0  # seeded defect: location keeps flowing this many vehicle seconds after a withdrawal
+
+
 class OwnerSwitches:
     """The privacy switches as the ECU last received them; read at the moment of sending so a
     withdrawal takes effect within one tick."""
 
-    def __init__(self, read: Callable[[str], Any]) -> None:
-        self._read = read
+    def __init__(self, read: Callable[[str], Any], now: Callable[[], float] | None = None,
+                 defects: Collection[str] = ()) -> None:
+        self._read, self._now = read, now
+        # seeded defect: a withdrawal of location sharing takes effect LATE_S after it arrives, just
+        # beyond the latency the rule allows, so only a withdrawal shortly before an upload shows it
+        self._late = {"consent.location": LATE_S} if "consent-latency-slightly-late" in defects else {}
+        self._last_on: dict[str, float] = {}
 
     def value(self, signal: str) -> str:
         return str(self._read(signal))
 
+    def follow(self) -> None:
+        """Called every tick: when each late switch was last seen on."""
+        if self._now is None:
+            return
+        for signal in self._late:
+            if self.value(signal) == "On":
+                self._last_on[signal] = self._now()
+
     def on(self, signal: str) -> bool:
-        return self.value(signal) == "On"
+        if self.value(signal) == "On":
+            return True
+        grace, last = self._late.get(signal), self._last_on.get(signal)
+        if grace is None or last is None or self._now is None:
+            return False
+        return 0.0 <= self._now() - last < grace
 
 
 def declared_precision(netmap: Netmap, endpoint: Endpoint) -> float | None:
