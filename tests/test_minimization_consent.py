@@ -216,3 +216,34 @@ def test_a_silent_vehicle_shows_nothing_about_its_switches() -> None:
 def test_a_clock_standing_still_does_not_hang_the_judgment() -> None:
     frozen = [CanRecord(wall(t), "GlobalTimeSync", 0x0F0, {"time.vehicle_ms": 5_000}) for t in (0, 10, 20)]
     assert VehicleTime(frozen).wall_after(wall(5.0), 2.0) == wall(5.0) + 2.0
+
+
+IGNITION_ON = {"ignition on": {"vehicle.ignition": "On"}}
+
+
+def _ignition(state: str, until: float = END) -> list[CanRecord]:
+    return [CanRecord(wall(t), "VehicleMotion", 0x1F0, {"vehicle.ignition": state}) for t in _every(0, until, 1.0)]
+
+
+def _kept(conversations: list[Conversation], changes: list[tuple[float, str, str]], ignition: str) -> list:
+    can = can_clock(END) + switches(changes, END) + _ignition(ignition)
+    return check_in_vehicle_processing(evidence(conversations, can), policy(),  # type: ignore[arg-type]
+                                       situations=IGNITION_ON)
+
+
+def test_defaults_kept_with_the_ignition_on_pass() -> None:
+    findings = _kept([_cabin([]), _positions([], plain=_every(5, 120))], [], "On")
+    assert overall(findings) is Verdict.PASS
+
+
+def test_defaults_kept_only_with_the_ignition_off_are_inconclusive() -> None:
+    """The cabin camera never ran: keeping its frames in the vehicle shows nothing."""
+    findings = _kept([_cabin([]), _positions([], plain=_every(5, 120))], [], "Off")
+    assert overall(findings) is Verdict.INCONCLUSIVE
+    assert "'ignition on'" in _unseen(findings)[0] and "sent nothing while it held" in _unseen(findings)[0]
+
+
+def test_a_vehicle_seen_sending_only_after_the_owner_switched_on_is_inconclusive() -> None:
+    findings = _kept([_cabin([65, 75]), _positions([], plain=_every(62, 120))], [(60, "consent.cabin_camera", "On")],
+                     "On")
+    assert overall(findings) is Verdict.INCONCLUSIVE and _unseen(findings)

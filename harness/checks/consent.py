@@ -11,7 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from harness.checks.ota_situations import parse_situations
+from harness.checks.ota_situations import Situation, parse_situations, unseen
+from harness.checks.ota_timeline import VehicleTimeline
 from harness.checks.registry import register
 from harness.checks.timeline import (
     Period,
@@ -145,10 +146,15 @@ def _judge_withdrawal(switch: ConsentSwitch, period: Period, flows: list[Sent], 
 
 @register("in-vehicle-processing")
 def check_in_vehicle_processing(evidence: Evidence, policy: Policy, *, categories: list[str] | None = None,
+                                situations: dict[str, dict[str, Any]] | None = None,
                                 rule_id: str = "minimization.in-vehicle-processing") -> list[Finding]:
     """By default nothing of `categories` (default: the profile's consent-required categories:
     cabin imagery, biometrics, audio) leaves the vehicle: not before the owner first switches the
-    governing switch on, and never when no switch governs the category."""
+    governing switch on, and never when no switch governs the category.
+
+    `situations`: vehicle states the test promises the defaults were kept in (the ignition on, so
+    the cabin camera and the assistant run); one is seen when the vehicle sent something while it
+    held and every judged switch was still at its default."""
     profile, netmap = policy.profile, policy.netmap
     clause = profile.rule(rule_id).primary
     check = "in-vehicle-processing"
@@ -162,6 +168,7 @@ def check_in_vehicle_processing(evidence: Evidence, policy: Policy, *, categorie
     end = recording_end(evidence)
     start = min([f.flow.first_time for f in sent] + [r.time for r in evidence.can[:1]], default=0.0)
     ungoverned = set(judged)
+    default_end = end
     for switch in netmap.consents:
         mine = switch.categories & judged
         if not mine:
@@ -174,6 +181,7 @@ def check_in_vehicle_processing(evidence: Evidence, policy: Policy, *, categorie
                                     protocol="can"))
             continue
         first_on = next((p.start for p in periods if p.state == ON), end)
+        default_end = min(default_end, first_on)
         if first_on <= periods[0].start:
             findings.append(Finding(check, Verdict.INCONCLUSIVE, clause, (
                 f"{switch.signal} was on from the start of the recording; the default was not observed"),
@@ -184,7 +192,20 @@ def check_in_vehicle_processing(evidence: Evidence, policy: Policy, *, categorie
     if ungoverned:
         findings += _judge_default(None, frozenset(ungoverned), _governed(netmap, sent, ungoverned), start, end, clock,
                                    0, netmap, clause, "")
-    return findings
+    return findings + _kept_in(evidence, sent, parse_situations(situations), start, default_end, check, clause)
+
+
+def _kept_in(evidence: Evidence, sent: list[Sent], promised: list[Situation], start: float, until: float,
+             check: str, clause: str) -> list[Finding]:
+    """Inconclusive for each promised situation in which the vehicle, its switches still at their
+    defaults, was never seen sending: a vehicle that sent nothing then kept nothing in either."""
+    if not promised:
+        return []
+    timeline = VehicleTimeline(evidence.can, {name for s in promised for name in s.state})
+    times = [item.time for flow in sent for item in flow.payload.items if start <= item.time < until]
+    seen = {s.name for s in promised if any(s.holds(timeline.at(t)) for t in times)}
+    return unseen(check, clause, promised, seen, "the vehicle, its switches at their defaults, sent nothing "
+                  "while it held, so what it keeps in the vehicle then was not observed")
 
 
 def _judge_default(signal: str | None, categories: frozenset[str], flows: list[Sent], start: float, end: float,
