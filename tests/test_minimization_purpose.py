@@ -109,3 +109,9 @@ def test_exterior_imagery_at_home_passes() -> None:
     upload = Conversation("203.0.113.50", 8080).send(1, http_post({"road_image": "/9j/", "lat": 31.2, "lon": 121.4}))
     findings = check_environment_locality(evidence([upload]), policy("cn"))
     assert overall(findings) is Verdict.PASS and "1 of them with exterior_imagery" in findings[-1].detail
+
+
+def test_a_vehicle_that_sent_no_environment_data_leaves_the_rule_unexercised() -> None:
+    """Telemetry alone never shows where road imagery goes: inconclusive, naming what was missing."""
+    findings = check_environment_locality(evidence([_telemetry(lat=31.2304, lon=121.4737)]), policy("cn"))
+    assert overall(findings) is Verdict.INCONCLUSIVE and "was not exercised" in findings[-1].detail
