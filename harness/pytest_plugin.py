@@ -21,6 +21,7 @@ from harness.diag.rig import RigDiagnostics
 from harness.errors import HarnessError, RigError
 from harness.findings import Finding, Verdict
 from harness.net.evidence import Evidence, load_evidence
+from harness.net.gbt32960_crypto import readable_unit_key
 from harness.net.keylog import readable_keylog, recorded_problem
 from harness.paths import default_rig
 from harness.policy.policy import Policy
@@ -147,7 +148,12 @@ class Capture:
             if result.keylog_problem is not None:  # a bench's key log that may lack secrets, and why
                 self.record.evidence["keylog_problem"] = _relative(result.keylog_problem, self.base)
                 problem = recorded_problem(result.keylog_problem)
-            self._evidence = load_evidence(result.capture, self.rig.codec, keys, truth=truth, keylog_problem=problem)
+            unit_keys = None
+            if result.unit_key is not None:  # the platform's key: without it encrypted GB/T 32960 units stay opaque
+                self.record.evidence["gbt32960_key"] = _relative(result.unit_key, self.base)
+                unit_keys = readable_unit_key(result.unit_key)
+            self._evidence = load_evidence(result.capture, self.rig.codec, keys, truth=truth, keylog_problem=problem,
+                                           unit_keys=unit_keys)
             self.record.capture_stats = {
                 "packets": self._evidence.packets, "dropped": result.stats.dropped,
                 "capture_reported": result.stats.reported, "can_frames": result.can_frames,

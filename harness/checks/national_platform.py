@@ -83,12 +83,12 @@ def _judge_stream(sent: Sent, required: tuple[int, ...], clause: str) -> tuple[l
         when = at(piece.offset)
         if not piece.complete:
             continue
-        frame = decode_frame(piece.raw)
+        frame = decode_frame(piece.raw, sent.flow.unit_keys)  # encrypted units are judged once opened
         where = sent.where((), when)
         if not frame.bcc_ok or frame.encrypted:
             findings.append(Finding(CHECK, Verdict.INCONCLUSIVE, clause, (
                 f"a {frame.command_name} to {sent.address} could not be read "
-                f"({'encrypted' if frame.encrypted else frame.error})"), **where))
+                f"({frame.error or 'encrypted'})"), **where))
             continue
         if frame.response_flag != COMMAND_FLAG:
             continue  # the vehicle answering a platform query: the platform asked for it

@@ -1,6 +1,6 @@
-"""`harness analyze CAPTURE --profile cn|eu --netmap NETMAP.toml [--keylog FILE] [--truth TRUTH.toml]
-[--dbc DBC [--mapping MAP]] [--json]`: judge any capture offline with the same checks a live run uses,
-per the offline analysis contract; ground truth from a file or from the capture's own CAN.
+"""`harness analyze CAPTURE --profile cn|eu --netmap NETMAP.toml [--keylog FILE] [--gbt32960-key FILE]
+[--truth TRUTH.toml] [--dbc DBC [--mapping MAP]] [--json]`: judge any capture offline with the same checks a
+live run uses, per the offline analysis contract; ground truth from a file or from the capture's own CAN.
 
 Labs and approval bodies script against it, so the JSON shape and exit statuses are fixed: 0 pass,
 1 fail, 2 usage error, 3 inconclusive, 4 error; a capture that cannot be read is `error`, never a traceback."""
@@ -52,6 +52,10 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
                         help="netmap file (or a rig file with a [netmap] table)")
     parser.add_argument("--keylog", type=Path, metavar="SSLKEYLOGFILE",
                         help="NSS key log to decrypt TLS application data")
+    parser.add_argument("--gbt32960-key", type=Path, action="append", default=[], metavar="FILE",
+                        help="the GB/T 32960 platform's key to decrypt encrypted data units: 32 hex digits "
+                             "(AES-128, optionally after AES-128-CBC or AES-128-ECB) or a PEM RSA private key; "
+                             "repeatable")
     parser.add_argument("--truth", type=Path, metavar="TRUTH.toml",
                         help="ground truth to search payloads for: VIN, identity strings, the vehicle's track")
     parser.add_argument("--dbc", type=Path, metavar="DBC",
@@ -64,6 +68,7 @@ def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None
 
 def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
     """The command: inputs are checked first (bad ones are usage errors), then the capture is judged."""
+    from harness.net.gbt32960_crypto import load_unit_keys
     from harness.net.keylog import load_keylog
     from harness.policy.netmap import load_netmap
     from harness.policy.profile import load_profile
@@ -75,11 +80,12 @@ def run(args: argparse.Namespace, out: TextIO | None = None) -> int:
         raise ConfigError(f"capture {capture} not found")
     policy = Policy(load_profile(args.profile), load_netmap(args.netmap))
     keys = load_keylog(args.keylog) if args.keylog else None
+    unit_keys = load_unit_keys(args.gbt32960_key) if args.gbt32960_key else None
     truth = load_truth(args.truth) if args.truth else None
     codec = position_codec(args.dbc, args.mapping) if args.dbc else None
     if args.mapping and not args.dbc:
         raise ConfigError("--mapping needs --dbc DBC, the DBC it maps")
-    analysis = analyze(capture, policy, keys, truth=truth, codec=codec)
+    analysis = analyze(capture, policy, keys, truth=truth, codec=codec, unit_keys=unit_keys)
     for note in analysis.notes if args.json else ():  # the table shows them itself
         print(f"harness: note: {note}", file=sys.stderr)
     for finding in analysis.findings:
@@ -112,15 +118,17 @@ def position_codec(dbc: Path, mapping: Path | None) -> Any:
     return codec
 
 
-def analyze(capture: Path, policy: Policy, keys: Any = None, *, truth: Any = None, codec: Any = None) -> Analysis:
-    """Load the capture and run the contract's checks; a capture that cannot be read is one `error`."""
+def analyze(capture: Path, policy: Policy, keys: Any = None, *, truth: Any = None, codec: Any = None,
+            unit_keys: Any = None) -> Analysis:
+    """Load the capture and run the contract's checks; a capture that cannot be read is one `error`.
+    `unit_keys` (the GB/T 32960 platform's) open encrypted data units."""
     import harness.checks  # noqa: F401 - registers every check
     from harness.checks.registry import CHECKS
     from harness.net.evidence import load_evidence
     from harness.net.pcapfile import CaptureFormatError
 
     try:
-        evidence = load_evidence(capture, codec, keys, truth)
+        evidence = load_evidence(capture, codec, keys, truth, unit_keys=unit_keys)
     except CaptureFormatError as exc:
         return Analysis(Verdict.ERROR, [Finding(CAPTURE_CHECK, Verdict.ERROR, "", str(exc))])
     except OSError as exc:

@@ -14,6 +14,7 @@ from harness.can.bus_errors import CanError
 from harness.can.codec import Value, VehicleCodec
 from harness.net.dns import DnsNames, collect_names
 from harness.net.flows import TCP, Flow, FlowTable
+from harness.net.gbt32960_crypto import UnitKeys
 from harness.net.keylog import KeyLog
 from harness.net.pcapfile import LINKTYPE_CAN_SOCKETCAN, CaptureInfo, iter_records, parse_socketcan
 from harness.net.tls import (
@@ -160,12 +161,13 @@ class Evidence:
 
 
 def load_evidence(path: Path, codec: VehicleCodec | None, keys: KeyLog | None = None,
-                  truth: GroundTruth | None = None,
+                  truth: GroundTruth | None = None, unit_keys: UnitKeys | None = None,
                   keylog_problem: str | None = None) -> Evidence:
     """The evidence in a capture; `keys` (an NSS key log) lets the decoders read TLS application data,
-    `truth` (with the track the capture's CAN shows) lets them recognise data whatever its encoding."""
+    `unit_keys` (the GB/T 32960 platform's) its encrypted data units, `truth` (with the track the
+    capture's CAN shows) lets them recognise data whatever its encoding."""
     info = CaptureInfo()
-    table = FlowTable(keys=keys)
+    table = FlowTable(keys=keys, unit_keys=unit_keys)
     records: list[CanRecord] = []
     frames = 0
     last_counter: dict[str, int] = {}

@@ -120,6 +120,7 @@ class Flow:
     datagrams: list[tuple[float, bool, bytes]] = field(default_factory=list)  # UDP: (time, to_server, data)
     # the TLS key log the capture is read with, and decoded results; neither is part of the observation
     keys: Any = field(default=None, repr=False, compare=False)
+    unit_keys: Any = field(default=None, repr=False, compare=False)  # the GB/T 32960 platform's keys
     recognition: Recognition | None = field(default=None, repr=False, compare=False)
     cache: dict[Any, Any] = field(default_factory=dict, repr=False, compare=False)
 
@@ -152,6 +153,7 @@ class FlowTable:
     fragments: int = 0     # non-first IP fragments (their payload is not reassembled)
     unsupported: dict[int, int] = field(default_factory=dict)  # link type -> frames not read
     keys: Any = None       # handed to every flow, so decoders find the TLS key log
+    unit_keys: Any = None  # ... and the GB/T 32960 platform's keys for encrypted data units
     recognition: Recognition = field(default_factory=Recognition)  # the ground truth, shared likewise
     _index: dict[tuple[int, bytes, int, bytes, int], tuple[Flow, Direction]] = field(default_factory=dict, repr=False)
     _names: dict[bytes, str] = field(default_factory=dict, repr=False)
@@ -256,11 +258,13 @@ class FlowTable:
         source, dest = Endpoint(self._name(src), sport), Endpoint(self._name(dst), dport)
         # the initiator is the SYN (or first datagram) sender; without a handshake, the lower port is the service
         if not initiator and source.port < dest.port:
-            flow = Flow(protocol, dest, source, time, keys=self.keys, recognition=self.recognition)
+            flow = Flow(protocol, dest, source, time, keys=self.keys, unit_keys=self.unit_keys,
+                        recognition=self.recognition)
             self.flows[(protocol, dest, source)] = flow
             forward = False
         else:
-            flow = Flow(protocol, source, dest, time, keys=self.keys, recognition=self.recognition)
+            flow = Flow(protocol, source, dest, time, keys=self.keys, unit_keys=self.unit_keys,
+                        recognition=self.recognition)
             self.flows[(protocol, source, dest)] = flow
             forward = True
         self._index[(protocol, src, sport, dst, dport)] = (flow, flow.to_server if forward else flow.to_client)

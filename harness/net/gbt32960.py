@@ -23,6 +23,7 @@ from scapy.fields import (
 )
 from scapy.packet import Packet, Raw, bind_bottom_up, bind_layers
 
+from harness.net.gbt32960_crypto import UnitDecryptError, UnitKeys, decrypt_frame
 from harness.net.gbt32960_frames import (
     COMMANDS,
     ENCRYPTIONS,
@@ -271,7 +272,8 @@ class DecodedFrame:
     alarms: Alarms | None = None
     undecoded: bytes = b""  # report bytes from the first unit that was not decoded
     partial: bool = False
-    encrypted: bool = False
+    encrypted: bool = False  # the data unit is encrypted and was not read (no key, or not this key)
+    decrypted: bool = False  # the data unit was encrypted and the platform's key opened it
     error: str | None = None
 
 
@@ -279,15 +281,17 @@ _NOTHING = DecodedFrame(-1, "unknown", -1, "", -1, False)
 _INTERNAL = "internal decoder failure"
 
 
-def decode_frame(raw: bytes) -> DecodedFrame:
-    """Decode one frame; never raises. `error` names the first problem (also set for a bad BCC)."""
+def decode_frame(raw: bytes, keys: UnitKeys | None = None) -> DecodedFrame:
+    """Decode one frame; never raises. `error` names the first problem (also set for a bad BCC).
+
+    An encrypted data unit is read with `keys` (the platform's); without them it stays `encrypted`."""
     try:
-        return _decode(bytes(raw))
+        return _decode(bytes(raw), keys)
     except Exception as exc:  # last line of defence: the harness must get a verdict on hostile bytes
         return replace(_NOTHING, error=f"{_INTERNAL}: {exc!r}")
 
 
-def _decode(raw: bytes) -> DecodedFrame:
+def _decode(raw: bytes, keys: UnitKeys | None = None) -> DecodedFrame:
     if len(raw) < HEADER_LEN:
         return replace(_NOTHING, error=f"{len(raw)} bytes, shorter than the {HEADER_LEN}-byte header")
     if raw[:2] != b"##":
@@ -312,7 +316,16 @@ def _decode(raw: bytes) -> DecodedFrame:
             problems.append(f"unknown {what} 0x{value:02x}")
     head = replace(head, bcc_ok=bcc_ok)
     if encryption in (0x02, 0x03):
-        return replace(head, encrypted=True, error=problems[0] if problems else None)
+        try:  # without keys the unit is simply unread; with keys that fail, the frame says why
+            plain = decrypt_frame(raw[: end + 1], keys) if bcc_ok and keys is not None else None
+        except UnitDecryptError as exc:
+            problems.append(f"data unit encrypted ({ENCRYPTIONS[encryption]}): {exc}")
+            plain = None
+        if plain is None:
+            return replace(head, encrypted=True, error=problems[0] if problems else None)
+        opened = _decode(plain)
+        return replace(opened, encryption=encryption, decrypted=True,
+                       error=opened.error or (problems[0] if problems else None))
     if encryption != 0x01:
         problems.append(f"encryption flag 0x{encryption:02x}: data unit not decoded")
         return replace(head, partial=length > 0, error=problems[0])

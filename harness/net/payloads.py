@@ -15,6 +15,7 @@ from harness.net import gbt32960_frames as gbt32960
 from harness.net.classify import GBT32960_UNIT_CATEGORIES, classify_body
 from harness.net.dns import decode_dns, is_dns_flow
 from harness.net.flows import TCP, UDP, Flow
+from harness.net.gbt32960_crypto import UnitDecryptError, UnitKeys, decrypt_frame
 from harness.net.gbt32960_scan import scan_report, scan_session_frame
 from harness.net.http import decode_http, looks_like_http, parse_messages
 from harness.net.mqtt import decode_mqtt, looks_like_mqtt, parse_connect, split_packets
@@ -85,22 +86,23 @@ def _tcp(flow: Flow, from_client: bool) -> FlowPayload:
     clock = StreamClock(times)
     client_stream = stream if from_client else flow.to_server.stream()[0]
     if looks_like_tls(client_stream):
-        result = decode_tls(flow, from_client, decode_stream)
+        result = decode_tls(flow, from_client, functools.partial(decode_stream, unit_keys=flow.unit_keys))
     elif is_dns_flow(flow):
         result = decode_dns(flow, from_client)
     else:
-        result = decode_stream(stream, clock, lambda: flow.direction(not from_client).stream()[0])
+        result = decode_stream(stream, clock, lambda: flow.direction(not from_client).stream()[0], flow.unit_keys)
     if missing:
         result.undecodable(f"{missing} bytes missing from the stream (capture gaps)")
     return result
 
 
-def decode_stream(stream: bytes, clock: StreamClock, peer: Callable[[], bytes] = bytes) -> FlowPayload:
+def decode_stream(stream: bytes, clock: StreamClock, peer: Callable[[], bytes] = bytes,
+                  unit_keys: UnitKeys | None = None) -> FlowPayload:
     """One side's bytes of a TCP stream (or decrypted TLS), recognised by content; `peer()` gives what
     the other side sent, which only HTTP responses and a broker's MQTT need (so it is asked lazily:
-    the other side of a flow may be a large download)."""
+    the other side of a flow may be a large download); `unit_keys` open encrypted GB/T 32960 data units."""
     if _starts_gbt32960(stream):
-        return _gbt32960(stream, clock)
+        return _gbt32960(stream, clock, unit_keys)
     if looks_like_mqtt(stream):
         return decode_mqtt(stream, clock)
     if looks_like_http(stream):
@@ -133,9 +135,9 @@ def _mqtt_level(client_stream: bytes) -> int | None:
         return None
 
 
-def _gbt32960(stream: bytes, clock: StreamClock) -> FlowPayload:
+def _gbt32960(stream: bytes, clock: StreamClock, unit_keys: UnitKeys | None = None) -> FlowPayload:
     result = FlowPayload("gbt32960")
-    bad = 0
+    bad = opened = 0
     expected = 0  # where the next frame should start: bytes skipped before it are not GB/T 32960
     for piece in gbt32960.iter_frames(stream):
         if piece.offset > expected:
@@ -146,18 +148,29 @@ def _gbt32960(stream: bytes, clock: StreamClock) -> FlowPayload:
             break
         expected = piece.offset + len(piece.raw)
         time = clock.at(piece.offset)
-        scanned = scan_report(piece.raw) if piece.bcc_ok else None
+        raw = piece.raw
+        if piece.bcc_ok and raw[21] in (0x02, 0x03) and unit_keys is not None:
+            try:  # the platform's key opens the data unit; the plain frame then takes the paths below
+                raw = decrypt_frame(raw, unit_keys)
+                opened += 1
+            except UnitDecryptError as exc:
+                bad += 1
+                result.add(PayloadMessage(time, "gbt32960", _VIN_ONLY, None, gbt32960.COMMANDS.get(raw[2], "frame")))
+                result.undecodable(f"frame at byte {piece.offset}: data unit encrypted "
+                                   f"({gbt32960.ENCRYPTIONS[raw[21]]}): {exc}")
+                continue
+        scanned = scan_report(raw) if piece.bcc_ok else None
         if scanned is not None:
             result.add(PayloadMessage(time, "gbt32960", _report_categories(scanned.unit_types), scanned.location,
                                       gbt32960.COMMANDS[scanned.command]))
             continue
-        session = scan_session_frame(piece.raw) if piece.bcc_ok else None
+        session = scan_session_frame(raw) if piece.bcc_ok else None
         if session is not None:  # a login or heartbeat: the VIN in its header, no unit to dissect
             result.add(PayloadMessage(time, "gbt32960", _VIN_ONLY, None, gbt32960.COMMANDS[session]))
             continue
         from harness.net.gbt32960 import decode_frame  # the scapy dissector, for what the quick paths leave
 
-        frame = decode_frame(piece.raw)
+        frame = decode_frame(raw)
         if not frame.bcc_ok:  # also what the decoder reports when it could not read the frame at all
             bad += 1
             result.messages += 1
@@ -168,21 +181,22 @@ def _gbt32960(stream: bytes, clock: StreamClock) -> FlowPayload:
             # the header (with the VIN) is plain; the data unit is not
             result.add(PayloadMessage(time, "gbt32960", frozenset(categories), None, frame.command_name))
             result.undecodable(f"frame at byte {piece.offset}: data unit encrypted "
-                               f"({gbt32960.ENCRYPTIONS.get(frame.encryption, frame.encryption)})")
+                               f"({gbt32960.ENCRYPTIONS.get(frame.encryption, frame.encryption)}), no key given")
             bad += 1
             continue
         categories.update(GBT32960_UNIT_CATEGORIES.get(t, "vehicle_state") for t in frame.info_unit_types)
         location = (frame.location.latitude, frame.location.longitude) if frame.location else None
         # a frame the standard does not fully describe may carry anything: search its bytes too
         result.add(PayloadMessage(time, "gbt32960", frozenset(categories), location, frame.command_name),
-                   ((piece.raw, "GB/T 32960 frame"),) if frame.partial else ())
+                   ((raw, "GB/T 32960 frame"),) if frame.partial else ())
         if frame.partial:
             bad += 1
             result.undecodable(f"frame at byte {piece.offset} ({frame.command_name}) only partly decoded"
                                + (f": {frame.error}" if frame.error else ""))
     if expected < len(stream):
         result.undecodable(f"{len(stream) - expected} bytes after the last frame are not GB/T 32960")
-    result.detail = f"{result.messages} GB/T 32960 frames" + (f", {bad} not fully decodable" if bad else "")
+    result.detail = (f"{result.messages} GB/T 32960 frames" + (f", {opened} decrypted" if opened else "")
+                     + (f", {bad} not fully decodable" if bad else ""))
     return result
 
 
@@ -212,7 +226,7 @@ def _udp(flow: Flow, from_client: bool) -> FlowPayload:
         if not data:
             continue
         if _starts_gbt32960(data):
-            result.absorb(_gbt32960(data, StreamClock([(0, time)])))
+            result.absorb(_gbt32960(data, StreamClock([(0, time)]), flow.unit_keys))
             continue
         classified = classify_body(data, (str(port),)) if data[:1] in b"{[" else None
         if classified is None or not classified.decodable:

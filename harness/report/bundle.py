@@ -30,10 +30,12 @@ PERSONAL_DATA_NOTICE = (
     "the ECU transmitted. Treat the bundle as personal data (PIPL, GDPR): hand it only to those entitled to it, "
     "keep it no longer than needed, and do not publish it.")
 # the vehicle's TLS key logs: they decrypt every TLS session in the captures, so whoever holds them reads it all
-SECRET_FILES = frozenset({"keylog.txt"})
+SECRET_FILES = frozenset({"keylog.txt", "gbt32960-key.txt", "gbt32960-key.pem"})
 SECRET_NOTICE = ("keylog.txt files are NSS key logs: the TLS session secrets of the vehicle's connections. With them "
                  "anyone holding the captures reads what went over TLS; they are in the bundle so replay decrypts as "
-                 "the run did. Keep them with the captures and nowhere else.")
+                 "the run did. gbt32960-key.txt and gbt32960-key.pem files are the GB/T 32960 platform's key "
+                 "(AES-128, or the RSA key pair) the encrypted data units were sealed with. Keep them with the "
+                 "captures and nowhere else.")
 # the run's reports that travel with the evidence; each optional, copied when the run wrote it
 REPORT_FILES = ("results.json", "index.html", "matrix.csv", "matrix.json", "junit.xml")
 

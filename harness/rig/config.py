@@ -16,10 +16,11 @@ from harness.policy.netmap import Netmap, load_netmap, parse_netmap
 from harness.rig import bench_config, keylog_source
 from harness.rig.bench_config import DoipConfig, LabgridConfig, Timeouts
 from harness.rig.keylog_source import KeylogSource
+from harness.rig.platform_encryption import PlatformEncryption, platform_encryption
 
 # keys holding file names: relative to the file that says them, also when a rig extends another
 _PATH_KEYS: tuple[tuple[str | None, str], ...] = (("can", "dbc"), ("can", "mapping"), (None, "netmap"),
-                                                  ("tls", "keylog"))
+                                                  ("tls", "keylog"), ("gbt32960", "key"))
 
 
 @dataclass(frozen=True)
@@ -106,6 +107,7 @@ class Rig:
     labgrid: LabgridConfig | None = None
     owner: Owner = Owner()
     vin: str | None = None        # the vehicle's VIN: [vecu] vin on the virtual rig, [vehicle] vin on a bench
+    gbt32960: PlatformEncryption = PlatformEncryption()  # how the platform wants data units encrypted
     keylog: KeylogSource | None = None  # [tls]: where a bench ECU's TLS secrets come from
 
     @property
@@ -184,6 +186,7 @@ def load_rig(path: Path | str) -> Rig:
         owner=_owner(root.table("owner", required=False)),
         vin=vin,
         keylog=keylog_source.parse(root.table("tls", required=False), kind),
+        gbt32960=platform_encryption(root.table("gbt32960", required=False), kind == "virtual"),
     )
 
 

@@ -23,10 +23,12 @@ from harness.can.monitor import SignalMonitor
 from harness.can.recorder import CanRecorder, write_candump
 from harness.errors import RigError
 from harness.net.capture import CaptureStats, DumpcapCapture
+from harness.net.gbt32960_crypto import UnitKeys, write_unit_key
 from harness.net.pcapfile import merge, read_capture
 from harness.rig.bench import BenchEcu, BenchRig
 from harness.rig.config import Endpoint, Rig
 from harness.rig.keylog_source import KeylogFetcher
+from harness.rig.platform_encryption import KEY_ENV, platform_keys
 from harness.rig.vecu_process import VecuProcess
 from harness.rig.virtual import DNS_PORT, SINK_PORT, VirtualRig
 from harness.scenarios.broker import MosquittoBroker
@@ -56,6 +58,7 @@ class ObservationResult:
     can_frames: int
     keylog: Path | None = None  # the vehicle's TLS secrets, where it wrote any
     keylog_problem: Path | None = None  # why they may be missing (a bench's fetch failed, a garbled log)
+    unit_key: Path | None = None  # the GB/T 32960 platform's key, where it wants encrypted data units
 
 
 class Observation:
@@ -106,8 +109,19 @@ class Observation:
         keylog = self.directory / KEYLOG_NAME
         problem = self._fetch_keylog(keylog)
         self.result = ObservationResult(capture, can_log, scenario_log, stats, len(frames),
-                                        keylog if keylog.is_file() else None, problem)
+                                        keylog if keylog.is_file() else None, problem,
+                                        unit_key=self._copy_unit_key())
         return self.result
+
+    def _copy_unit_key(self) -> Path | None:
+        """The platform's key beside the capture (secret material), so replay opens what the run opened."""
+        source = self.session.unit_key
+        if source is None:
+            return None
+        target = self.directory / self.session.rig.gbt32960.evidence_name
+        shutil.copyfile(source, target)
+        target.chmod(0o600)
+        return target
 
     def _fetch_keylog(self, keylog: Path) -> Path | None:
         """A bench's key log for this test, where the virtual ECU writes its own; a problem with it beside."""
@@ -148,6 +162,9 @@ class RigSession:
         self._vehicle_tls: Path | None = None
         self.broker: MosquittoBroker | None = None
         self._ca_dir: Path | None = None
+        # the GB/T 32960 platform's key: the rig's file, or one made per run on the virtual rig
+        self.unit_key: Path | None = rig.gbt32960.key
+        self.unit_keys: UnitKeys | None = platform_keys(rig.gbt32960)
         self.backend_state = BackendState()
         self.backend = OtaBackend(self.backend_state)
         self.received = Received()
@@ -184,6 +201,10 @@ class RigSession:
         self.servers = ThreadedServers(ns.cloud)
         self._ca_dir = Path(tempfile.mkdtemp(prefix="harness-rig-ca-"))
         self.ca = RigCa(self._ca_dir)
+        if self.rig.gbt32960.wanted and self.unit_key is None:  # made per run, kept beside the CA
+            self.unit_key = write_unit_key(self._ca_dir / self.rig.gbt32960.evidence_name,
+                                           self.rig.gbt32960.encryption)
+            self.unit_keys = platform_keys(self.rig.gbt32960, self.unit_key)
         self.servers.start(partial(TcpSink, SINK_PORT, self.ca), "catch-all sink (TCP)")
         self.servers.start(partial(UdpSink, SINK_PORT), "catch-all sink (UDP)")
         self._start_resolver()
@@ -191,7 +212,7 @@ class RigSession:
         for key in ("gbt32960", "gbt32960_mirror"):
             if key in endpoints:
                 e = endpoints[key]
-                self.servers.start(partial(Gbt32960Platform, (e.host, e.port), self.received), key)
+                self.servers.start(partial(Gbt32960Platform, (e.host, e.port), self.received, self.unit_keys), key)
         self._vehicle_tls = self.ca.vehicle_material(self.rig.vecu.vin)
         self.broker = MosquittoBroker(ns.cloud, endpoints["mqtt"], self.ca, self._ca_dir / "broker")
         self.broker.start()
@@ -282,6 +303,8 @@ class RigSession:
         env = {KEYLOG_ENV: str(log_path.parent / KEYLOG_NAME)}
         if self._vehicle_tls is not None:
             env[TLS_DIR_ENV] = str(self._vehicle_tls)
+        if self.unit_key is not None:  # the key it seals GB/T 32960 data units with
+            env[KEY_ENV] = str(self.unit_key)
         return VecuProcess(self.rig.path, ns.vehicle, ns.can, defects, self.trust_anchor, log_path, state_dir=state,
                            env=env)
 

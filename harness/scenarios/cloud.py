@@ -11,6 +11,7 @@ import threading
 from dataclasses import dataclass, field
 
 from harness.net import gbt32960
+from harness.net.gbt32960_crypto import AES128, UnitDecryptError, UnitKeys, decrypt_frame, encrypt_frame
 from harness.scenarios.servers import ReusableTCPServer, received_chunks
 
 
@@ -37,16 +38,29 @@ class Gbt32960PlatformHandler(socketserver.BaseRequestHandler):
                 consumed = piece.offset + len(piece.raw)
                 with self.server.received.lock:
                     self.server.received.gbt32960_frames += 1
-                if piece.bcc_ok:
+                answer = self._answer(piece.raw) if piece.bcc_ok else None
+                if answer is not None:
                     try:
-                        self.request.sendall(gbt32960.build_response(piece.raw))
+                        self.request.sendall(answer)
                     except OSError:
                         return
             buffer = buffer[consumed:]
 
+    def _answer(self, raw: bytes) -> bytes | None:
+        """The platform opens an encrypted data unit with its key to answer (the answer to an AES-128
+        frame is sealed back with the shared key); one it cannot open gets no answer, as on a real platform."""
+        keys, encryption = self.server.keys, raw[21]
+        if encryption in (0x02, 0x03):
+            try:
+                raw = decrypt_frame(raw, keys)
+            except UnitDecryptError:
+                return None
+        answer = gbt32960.build_response(raw)
+        return encrypt_frame(answer, keys, AES128) if encryption == AES128 and keys is not None else answer
+
 
 class Gbt32960Platform(ReusableTCPServer):
-    def __init__(self, address: tuple[str, int], received: Received) -> None:
-        self.received = received
+    def __init__(self, address: tuple[str, int], received: Received, keys: UnitKeys | None = None) -> None:
+        self.received, self.keys = received, keys
         self.closing = threading.Event()
         super().__init__(address, Gbt32960PlatformHandler)

@@ -23,7 +23,7 @@ from harness.vecu.ota_client import OtaClient
 from harness.vecu.ota_store import OtaStore
 from harness.vecu.privacy import OwnerSwitches, declared_precision
 from harness.vecu.services import build_services
-from harness.vecu.telematics import Gbt32960Reporter, MqttTelemetry
+from harness.vecu.telematics import Gbt32960Reporter, MqttTelemetry, own_key_seal, platform_seal
 
 TICK_S = 0.005
 NOTICE_PAGES = 3
@@ -61,11 +61,13 @@ class VirtualEcu:
                                        self.inputs.snapshot, defects)
         endpoints = self.config.endpoints
         self.switches = switches = OwnerSwitches(self.inputs.value, self.vehicle_time, defects)
-        mirror = endpoints["gbt32960_mirror"] if "location-to-overseas" in defects else None
+        own_key = "gbt32960-mirror-own-key" in defects
+        mirror = endpoints["gbt32960_mirror"] if own_key or "location-to-overseas" in defects else None
         self.reporter = Gbt32960Reporter(endpoints["gbt32960"], self.config.vin, self.config.iccid,
                                          self.config.report_period_s, switches=switches, mirror=mirror,
                                          custom_units="gbt32960-custom-units" in defects,
-                                         phone=rig.owner.phone or "")
+                                         phone=rig.owner.phone or "", seal=platform_seal(rig.gbt32960),
+                                         mirror_seal=own_key_seal() if own_key else None)
         self.telemetry = MqttTelemetry(endpoints["mqtt"], self.config.vin, period=5.0, switches=switches,
                                        precision_m=declared_precision(rig.netmap, endpoints["mqtt"]), defects=defects,
                                        phone=rig.owner.phone or "")

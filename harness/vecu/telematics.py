@@ -6,9 +6,10 @@ defects change exactly one thing (where reports go, what reports and telemetry h
 from __future__ import annotations
 
 import json
+import os
 import socket
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,18 +18,38 @@ from scapy.packet import Raw
 
 from harness.errors import RigError
 from harness.net import gbt32960
+from harness.net.gbt32960_crypto import AES128, UnitKeys, encrypt_frame, load_unit_key
 from harness.rig.config import Endpoint
+from harness.rig.platform_encryption import KEY_ENV, PlatformEncryption
 from harness.vecu.privacy import OwnerSwitches, coarsen
 from harness.vecu.tls import client_context
 
 GEAR_CODES = {"P": 0x0F, "R": 0x0D, "N": 0x00, "D": 0x0E}  # GB/T 32960 gear: P=1111b, R=1101b, D=1110b
+Seal = Callable[[bytes], bytes]  # a plain frame -> the frame as it goes out (its data unit encrypted or not)
+
+
+def platform_seal(config: PlatformEncryption) -> Seal:
+    """Frames as the platform wants them: data units encrypted with its key, the rig's or the run's."""
+    if not config.wanted:
+        return lambda frame: frame
+    path = config.key or os.environ.get(KEY_ENV)
+    if not path:
+        raise RigError("the GB/T 32960 platform wants encrypted data units but the rig gave the vehicle no key")
+    keys = load_unit_key(path)
+    return lambda frame: encrypt_frame(frame, keys, config.encryption)
+
+
+def own_key_seal() -> Seal:
+    """Data units sealed with a key only this ECU holds (a seeded defect: nobody else can read them)."""
+    keys = UnitKeys(aes=os.urandom(16))
+    return lambda frame: encrypt_frame(frame, keys, AES128)
 
 
 class Gbt32960Link:
     """One TCP connection to a platform: login once, then frames; reconnects after failures."""
 
-    def __init__(self, endpoint: Endpoint, vin: str, iccid: str) -> None:
-        self.endpoint, self.vin, self.iccid = endpoint, vin, iccid
+    def __init__(self, endpoint: Endpoint, vin: str, iccid: str, seal: Seal = lambda frame: frame) -> None:
+        self.endpoint, self.vin, self.iccid, self.seal = endpoint, vin, iccid, seal
         self._sock: socket.socket | None = None
         self._retry_at = 0.0
         self._serial = 0
@@ -38,7 +59,7 @@ class Gbt32960Link:
             return False
         assert self._sock is not None
         try:
-            self._sock.sendall(frame)
+            self._sock.sendall(self.seal(frame))
             self._drain()
             return True
         except OSError:
@@ -51,7 +72,7 @@ class Gbt32960Link:
         try:
             sock = socket.create_connection((self.endpoint.dial, self.endpoint.port), timeout=2.0)
             self._serial += 1
-            sock.sendall(gbt32960.build_login(self.vin, when, self._serial, self.iccid))
+            sock.sendall(self.seal(gbt32960.build_login(self.vin, when, self._serial, self.iccid)))
             sock.setblocking(False)
             self._sock = sock
             return True
@@ -79,10 +100,12 @@ class Gbt32960Reporter:
     of a battery-electric vehicle: vehicle, drive motor, position, extremes, alarms."""
 
     def __init__(self, endpoint: Endpoint, vin: str, iccid: str, period: float, *, switches: OwnerSwitches,
-                 mirror: Endpoint | None = None, custom_units: bool = False, phone: str = "") -> None:
-        self.link = Gbt32960Link(endpoint, vin, iccid)
-        # seeded defect: an analytics copy abroad, sent while the owner shares location
-        self.mirror = Gbt32960Link(mirror, vin, iccid) if mirror is not None else None
+                 mirror: Endpoint | None = None, custom_units: bool = False, phone: str = "",
+                 seal: Seal = lambda frame: frame, mirror_seal: Seal | None = None) -> None:
+        self.link = Gbt32960Link(endpoint, vin, iccid, seal)
+        # seeded defects: an analytics copy abroad, sent while the owner shares location (sealed with
+        # the platform's key, or with one only the ECU holds)
+        self.mirror = Gbt32960Link(mirror, vin, iccid, mirror_seal or seal) if mirror is not None else None
         self.vin, self.period, self.switches, self.custom_units = vin, period, switches, custom_units
         self.phone = phone
         self._next = 0.0
