@@ -249,3 +249,57 @@ def test_bad_platform_key_in_a_rig_is_a_rig_error_naming_the_file(tmp_path: Path
         load_rig(_rig(tmp_path, f"[gbt32960]\n{table}\n"))
     message = str(caught.value)
     assert "rig.toml" in message and "[gbt32960]" in message and problem in message and "\n" not in message
+
+
+# -- the vECU, the simulated platform and the bundle ------------------------------------------------------
+def test_simulated_platform_opens_sealed_frames_and_answers_sealed() -> None:
+    """On loopback: the platform answers an AES-128 report with a sealed answer, and a frame sealed with
+    another key with nothing (it cannot read it)."""
+    import socket
+
+    from harness.scenarios.cloud import Gbt32960Platform, Received
+    from harness.scenarios.servers import ThreadedServers
+
+    servers = ThreadedServers(None)
+    platform = servers.start(lambda: Gbt32960Platform(("127.0.0.1", 0), Received(), AES_KEY), "platform")
+    try:
+        with socket.create_connection(("127.0.0.1", platform.server_address[1]), timeout=5) as sock:
+            sock.sendall(encrypt_frame(report(), OTHER_AES, AES128) + encrypt_frame(report(), AES_KEY, AES128))
+            answer = b""
+            while len(answer) < 25 or len(answer) < 25 + int.from_bytes(answer[22:24], "big"):
+                answer += sock.recv(4096)
+    finally:
+        servers.close()
+    assert answer[21] == AES128 and answer[3] == 0x01  # one answer, success, sealed
+    opened = gbt32960.decode_frame(answer, AES_KEY)
+    assert opened.decrypted and opened.collection_time == WHEN and opened.command == 0x02
+    assert platform.received.gbt32960_frames == 2
+
+
+def test_vecu_seals_with_the_key_the_rig_hands_it(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from harness.errors import RigError
+    from harness.rig.platform_encryption import KEY_ENV, PlatformEncryption
+    from harness.vecu.telematics import own_key_seal, platform_seal
+
+    monkeypatch.delenv(KEY_ENV, raising=False)
+    with pytest.raises(RigError, match="no key"):
+        platform_seal(PlatformEncryption(AES128))
+    assert platform_seal(PlatformEncryption())(LOGIN) == LOGIN  # the platform wants plain frames
+    monkeypatch.setenv(KEY_ENV, str(write_unit_key(tmp_path / "run.key", AES128)))
+    sealed = platform_seal(PlatformEncryption(AES128))(LOGIN)
+    assert gbt32960.decode_frame(sealed, load_unit_key(tmp_path / "run.key")).decrypted
+    assert gbt32960.decode_frame(own_key_seal()(LOGIN), load_unit_key(tmp_path / "run.key")).encrypted
+
+
+def test_the_bundle_flags_the_platform_key_as_secret_material(tmp_path: Path) -> None:
+    from harness.report import bundle
+
+    evidence = tmp_path / "evidence" / "one_test"
+    evidence.mkdir(parents=True)
+    write_unit_key(evidence / "gbt32960-key.txt", AES128)
+    (evidence / "capture.pcapng").write_bytes(b"")
+    bundle._write_manifest(tmp_path, {}, {}, set())
+    manifest = json.loads((tmp_path / "manifest.json").read_text())
+    assert manifest["secret_material"]["files"] == ["evidence/one_test/gbt32960-key.txt"]
+    assert "gbt32960-key.txt" in manifest["secret_material"]["notice"]
+    assert manifest["files"]["evidence/one_test/capture.pcapng"]["secret_material"] is False
