@@ -14,6 +14,7 @@ from scapy.packet import Raw
 
 from harness.net.evidence import CanRecord, Evidence
 from harness.net.flows import FlowTable
+from harness.net.keylog import KeyLog
 from harness.net.pcapfile import LINKTYPE_ETHERNET, RIG_CAPTURE, CaptureInfo, Packet
 from harness.policy.netmap import Netmap, parse_netmap
 from harness.policy.policy import Policy
@@ -123,8 +124,8 @@ def switches(changes: Sequence[tuple[float, str, str]], until_s: float, step_s: 
 
 
 def evidence(conversations: Iterable[Conversation], can: Iterable[CanRecord] = (), *, dropped: int = 0,
-             reported: bool = True, can_gaps: dict[str, int] | None = None) -> Evidence:
-    table = FlowTable()
+             reported: bool = True, can_gaps: dict[str, int] | None = None, keys: KeyLog | None = None) -> Evidence:
+    table = FlowTable(keys=keys)
     packets = sorted((p for c in conversations for p in c.packets), key=lambda p: p.time)
     for packet in packets:
         table.add(packet)

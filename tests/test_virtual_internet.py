@@ -213,8 +213,8 @@ def test_mutual_tls_needs_the_vehicle_certificate_and_writes_a_key_log(cloud, tm
 
 def test_tls_endpoints_in_the_rig_file_are_checked(tmp_path: Path) -> None:
     text = RIG.read_text(encoding="utf-8").replace('"../dbc/', f'"{RIG.parent.parent}/dbc/')
-    for old, new, problem in (('mutual = ["mqtt"]', 'mutual = ["ota"]', "must be in endpoints too"),
-                              ('mutual = ["mqtt"]', 'mutual = ["nowhere"]', "not an endpoint"),
+    for old, new, problem in (('mutual = ["mqtt", "ota"]', 'mutual = ["gbt32960"]', "must be in endpoints too"),
+                              ('mutual = ["mqtt", "ota"]', 'mutual = ["nowhere"]', "not an endpoint"),
                               ('tsp.example.cn"', 'tsp..example.cn"', "not a DNS name")):
         variant = tmp_path / "rig.toml"
         variant.write_text(text.replace(old, new), encoding="utf-8")

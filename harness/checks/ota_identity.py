@@ -23,6 +23,7 @@ from harness.net.ota_campaign import CampaignMetadata
 from harness.net.ota_wire import (
     Exchange,
     http_exchanges,
+    opaque_sessions,
     package_downloads,
     reassemble_package,
     served_campaigns,
@@ -49,14 +50,20 @@ def check_software_identification(evidence: Evidence, policy: Policy, *, trust_a
         uds += isotp_exchanges(evidence.can, can_request_id, can_response_id)
     reads = sorted(software_reads(uds), key=lambda e: e.time)
     exchanges = http_exchanges(evidence.flows)
-    served = served_campaigns(exchanges)
+    served = served_campaigns(exchanges, opaque_sessions(evidence.flows))
+    unread = f" ({served.unread()})" if served.opaque else ""
     runs = campaign_runs(evidence)
-    findings = _identification(evidence, reads, runs, served.campaigns, clause)
+    findings = _identification(evidence, reads, runs, served.campaigns, clause, unread)
     key = _key(trust_anchor)
     for ident, run in sorted(runs.items()):
         installed = run.install_start is not None and \
             run.install_start.values.get("ota.status.state") in INSTALLING | {"Completed"}
-        findings.append(_authenticity(ident, installed, served.campaigns.get(ident), exchanges, key, clause))
+        findings.append(_authenticity(ident, installed, served.campaigns.get(ident), exchanges, key, clause,
+                                      unread))
+    hidden = served.hidden_note()
+    if hidden and all(f.verdict is Verdict.PASS for f in findings):
+        findings.append(Finding(CHECK, Verdict.INCONCLUSIVE, clause, f"{hidden}: the version or package judged "
+                                "may not be the one the vehicle got", protocol="tls"))
     return findings
 
 
@@ -71,7 +78,7 @@ def _key(pem: str | None) -> Ed25519PublicKey | None:
 
 
 def _identification(evidence: Evidence, reads: list[UdsExchange], runs: dict[int, Any],
-                    campaigns: dict[int, CampaignMetadata], clause: str) -> list[Finding]:
+                    campaigns: dict[int, CampaignMetadata], clause: str, unread: str = "") -> list[Finding]:
     completed = sorted((run.end.time, ident) for ident, run in runs.items()
                        if run.end is not None and run.end.values.get("ota.status.state") == "Completed")
     status = status_records(evidence)
@@ -95,7 +102,7 @@ def _identification(evidence: Evidence, reads: list[UdsExchange], runs: dict[int
             if campaign is None:
                 findings.append(Finding(CHECK, Verdict.INCONCLUSIVE, clause, (
                     f"0xF195 reads {text!r} after campaign {before[-1]} completed, whose metadata is not in the "
-                    "capture"), **where))
+                    f"capture{unread}"), **where))
             elif text != campaign.version:
                 findings.append(Finding(CHECK, Verdict.FAIL, clause, (
                     f"after campaign {campaign.campaign_id} completed, 0xF195 reads {text!r}, not the campaign's "
@@ -122,10 +129,10 @@ def _identification(evidence: Evidence, reads: list[UdsExchange], runs: dict[int
 
 
 def _authenticity(ident: int, installed: bool, campaign: CampaignMetadata | None, exchanges: list[Exchange],
-                  key: Ed25519PublicKey | None, clause: str) -> Finding:
+                  key: Ed25519PublicKey | None, clause: str, unread: str = "") -> Finding:
     if campaign is None:
         verdict = Verdict.INCONCLUSIVE if installed else Verdict.PASS
-        return Finding(CHECK, verdict, clause, f"campaign {ident}: its metadata is not in the capture" + (
+        return Finding(CHECK, verdict, clause, f"campaign {ident}: its metadata is not in the capture{unread}" + (
             ", so the installed package cannot be verified" if installed else "; nothing was installed"),
             protocol="http")
     downloads = package_downloads(exchanges, campaign.package_url)

@@ -14,7 +14,7 @@ from harness.checks.registry import register
 from harness.findings import Finding, Verdict
 from harness.net.evidence import CanRecord, Evidence
 from harness.net.ota_campaign import CAUTIONS, FUNCTIONS, CampaignMetadata, bitmask
-from harness.net.ota_wire import http_exchanges, package_downloads, served_campaigns
+from harness.net.ota_wire import http_exchanges, opaque_sessions, package_downloads, served_campaigns
 from harness.policy.policy import Policy
 
 CHECK = "ota-notice"
@@ -78,12 +78,13 @@ def check_notice(evidence: Evidence, policy: Policy, *, campaign_id: int | None 
                  rule_id: str = "ota.notice") -> list[Finding]:
     clause = policy.profile.rule(rule_id).primary
     exchanges = http_exchanges(evidence.flows)
-    served = served_campaigns(exchanges)
+    served = served_campaigns(exchanges, opaque_sessions(evidence.flows))
     wanted = [campaign_id] if campaign_id is not None else sorted(set(served.campaigns) | {
         k for k in served.malformed if k is not None})
     if not wanted:
         why = ("campaign metadata was malformed: " + "; ".join(served.malformed.values())) if served.malformed \
-            else "no campaign metadata from the OTA backend in the capture (encrypted, or never polled)"
+            else "no campaign metadata from the OTA backend in the capture " + (
+                f"({served.unread()})" if served.opaque else "(encrypted, or never polled)")
         verdict = Verdict.ERROR if served.malformed else Verdict.INCONCLUSIVE
         return [Finding(CHECK, verdict, clause, f"nothing to compare the notice with: {why}", protocol="http")]
     shown = displays(evidence.can)
@@ -91,7 +92,11 @@ def check_notice(evidence: Evidence, policy: Policy, *, campaign_id: int | None 
     findings: list[Finding] = []
     for ident in wanted:
         findings += _judge(ident, served.campaigns.get(ident), served.malformed.get(ident), shown, status,
-                           exchanges, clause)
+                           exchanges, clause, served.unread())
+    hidden = served.hidden_note()
+    if hidden and all(f.verdict is Verdict.PASS for f in findings):
+        findings.append(Finding(CHECK, Verdict.INCONCLUSIVE, clause, f"{hidden}: the notice may have been judged "
+                                "against a campaign the vehicle was not last sent", protocol="tls"))
     lost = losses(evidence, ("ota.notice.page", "ota.status.state"))
     if lost and all(f.verdict is Verdict.PASS for f in findings):
         findings.append(Finding(CHECK, Verdict.INCONCLUSIVE, clause,
@@ -105,14 +110,15 @@ def check_notice(evidence: Evidence, policy: Policy, *, campaign_id: int | None 
 
 
 def _judge(ident: int, campaign: CampaignMetadata | None, malformed: str | None, shown: list[Display],
-           status: list[CanRecord], exchanges: list[Any], clause: str) -> list[Finding]:
+           status: list[CanRecord], exchanges: list[Any], clause: str, unread: str = "") -> list[Finding]:
     if campaign is None:
         if malformed:
             return [Finding(CHECK, Verdict.ERROR, clause,
                             f"campaign {ident}: the backend's metadata is malformed, so the notice cannot be "
                             f"judged against it: {malformed}", protocol="http")]
         return [Finding(CHECK, Verdict.INCONCLUSIVE, clause,
-                        f"campaign {ident}: its metadata is not in the capture; nothing to compare the notice with",
+                        f"campaign {ident}: its metadata is not in the capture"
+                        f"{f' ({unread})' if unread else ''}; nothing to compare the notice with",
                         protocol="http")]
     mine = [d for d in shown if d.campaign_id == ident]
     downloads = package_downloads(exchanges, campaign.package_url)

@@ -12,7 +12,7 @@ from harness.checks.ota_timeline import campaign_runs, losses
 from harness.checks.registry import register
 from harness.findings import Finding, Verdict
 from harness.net.evidence import CanRecord, Evidence
-from harness.net.ota_wire import http_exchanges, served_campaigns
+from harness.net.ota_wire import http_exchanges, opaque_sessions, served_campaigns
 from harness.policy.policy import Policy
 
 CHECK = "ota-performance-disclosure"
@@ -32,7 +32,7 @@ def check_performance_disclosure(evidence: Evidence, policy: Policy, *,
     """`declared_changes` overrides the capture's declaration (for a backend whose metadata is encrypted)."""
     clause = policy.profile.rule(rule_id).primary
     limits = [r for r in evidence.can if any(k.startswith(PREFIX) for k in r.values)]
-    served = served_campaigns(http_exchanges(evidence.flows))
+    served = served_campaigns(http_exchanges(evidence.flows), opaque_sessions(evidence.flows))
     findings: list[Finding] = []
     completed = [run for run in campaign_runs(evidence).values()
                  if run.end is not None and run.end.values.get("ota.status.state") == "Completed"]
@@ -53,8 +53,9 @@ def check_performance_disclosure(evidence: Evidence, policy: Policy, *,
             campaign = served.campaigns.get(ident)
             if campaign is None:
                 findings.append(Finding(CHECK, Verdict.INCONCLUSIVE, clause, (
-                    f"campaign {ident}: its declared changes are not in the capture, so the limits cannot be "
-                    "compared with them"), protocol="http"))
+                    f"campaign {ident}: its declared changes are not in the capture"
+                    f"{f' ({served.unread()})' if served.opaque else ''}, so the limits cannot be compared with them"),
+                    protocol="http"))
                 continue
             declared = campaign.declared_changes
         findings.append(_compare(ident, _limits(before[-1]), _limits(after[-1]), declared, after[-1], clause))
@@ -62,6 +63,10 @@ def check_performance_disclosure(evidence: Evidence, policy: Policy, *,
         verdict = Verdict.INCONCLUSIVE if installation_expected else Verdict.PASS
         findings.append(Finding(CHECK, verdict, clause, "no update completed, so no performance change to compare",
                                 protocol="can"))
+    hidden = served.hidden_note() if declared_changes is None else ""
+    if hidden and completed and all(f.verdict is Verdict.PASS for f in findings):
+        findings.append(Finding(CHECK, Verdict.INCONCLUSIVE, clause, f"{hidden}: the changes the campaign declared "
+                                "there are unknown", protocol="tls"))
     lost = losses(evidence, ("limits.usable_capacity_kwh", "ota.status.state"))
     if lost and all(f.verdict is Verdict.PASS for f in findings):
         findings.append(Finding(CHECK, Verdict.INCONCLUSIVE, clause,

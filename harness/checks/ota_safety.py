@@ -25,7 +25,7 @@ from harness.checks.ota_timeline import (
 from harness.checks.registry import register
 from harness.findings import Finding, Verdict
 from harness.net.evidence import CanRecord, Evidence
-from harness.net.ota_wire import http_exchanges, served_campaigns
+from harness.net.ota_wire import http_exchanges, opaque_sessions, served_campaigns
 from harness.policy.policy import Policy
 
 SAFE_STATE = "ota-safe-state"
@@ -91,7 +91,8 @@ def check_safe_state(evidence: Evidence, policy: Policy, *, installation_expecte
     if not runs:
         return [Finding(SAFE_STATE, Verdict.INCONCLUSIVE, clause, "the ECU showed no OTA campaign on CAN",
                         protocol="can")]
-    served = served_campaigns(http_exchanges(evidence.flows)) if min_soc_pct is None else None
+    served = served_campaigns(http_exchanges(evidence.flows), opaque_sessions(evidence.flows)) \
+        if min_soc_pct is None else None
     vehicle = VehicleTimeline(evidence.can)
     status = status_records(evidence)
     promised = parse_situations(situations)
@@ -112,7 +113,8 @@ def check_safe_state(evidence: Evidence, policy: Policy, *, installation_expecte
         state = vehicle.at(start.time)
         missing = [n for n in NEEDED if n not in state]
         if missing or rule is None:
-            what = f"vehicle signals {missing}" if missing else "the campaign's minimum state of charge"
+            what = f"vehicle signals {missing}" if missing else "the campaign's minimum state of charge" + (
+                f" ({served.unread()})" if served is not None and served.opaque else "")
             findings.append(Finding(SAFE_STATE, Verdict.INCONCLUSIVE, clause,
                                     f"campaign {ident}: installation began but {what} could not be observed",
                                     **where))
@@ -136,6 +138,10 @@ def check_safe_state(evidence: Evidence, policy: Policy, *, installation_expecte
         findings.append(Finding(SAFE_STATE, verdict, clause, "no installation began" + (
             ", so the installation's preconditions were not exercised" if installation_expected else ""),
             protocol="can"))
+    hidden = served.hidden_note() if served is not None else ""
+    if hidden and all(f.verdict is Verdict.PASS for f in findings):
+        findings.append(Finding(SAFE_STATE, Verdict.INCONCLUSIVE, clause, f"{hidden}: the campaign's minimum state "
+                                "of charge may differ from the one judged", protocol="tls"))
     findings += unseen(SAFE_STATE, clause, promised, seen,
                        "the ECU was never seen waiting (with the rule's reason) or beginning to install in it")
     lost = losses(evidence, ("ota.status.state", "vehicle.speed_kph", "battery.soc_pct"))

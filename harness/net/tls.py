@@ -144,38 +144,106 @@ def sends_application_data(records: list[TlsRecord], from_client: bool, tls13: b
     return len(data)
 
 
+@dataclass
+class TlsSession:
+    """One TLS flow read once for every reader (the payload decoders, the OTA exchanges): records,
+    ClientHello, the version chosen, and both sides' plaintext where the key log opens the session."""
+
+    records: dict[bool, tuple[list[TlsRecord], str | None]]
+    times: dict[bool, list[tuple[int, float]]]
+    hello: Hello
+    tls13: bool
+    keys: KeyLog | None
+    _plain: dict[bool, Plaintext] | str | None = None
+    _opening: bytes | str | None = None
+    _decryption: _Decryption | None = None
+
+    @property
+    def version(self) -> str:
+        return "TLS 1.3" if self.tls13 else "TLS"
+
+    def data_records(self, from_client: bool) -> int:
+        return sends_application_data(self.records[from_client][0], from_client, self.tls13)
+
+    def secrets(self) -> str | None:
+        """"1.2" or "1.3" when the key log holds this session's secrets."""
+        if self.keys is None or not self.hello.random:
+            return None
+        return self.keys.has_session(self.hello.random)
+
+    def plaintext(self) -> dict[bool, Plaintext] | str:
+        """Both sides' application data (True: the client's), or why it cannot be read."""
+        if self._plain is None:
+            self._plain = self._read()
+        return self._plain
+
+    def opening(self) -> bytes | str:
+        """The client's first application data, or why it cannot be read: enough to tell the protocol,
+        for a fraction of decrypting a long session (records decrypt in order, so the rest is skipped)."""
+        if self._plain is not None:
+            return self._plain if isinstance(self._plain, str) else self._plain[True].data
+        if self._opening is None:
+            read = self._read(opening=True)
+            self._opening = read if isinstance(read, str) else read[True].data
+        return self._opening
+
+    def _read(self, opening: bool = False) -> dict[bool, Plaintext] | str:
+        if self.keys is None:
+            return "no key log given"
+        if self.secrets() is None:
+            return "the key log holds no secret for this session"
+        try:
+            if self._decryption is None:
+                self._decryption = _Decryption(self.records[True][0], self.records[False][0], self.times[True],
+                                               self.times[False], self.keys)
+            if self._decryption.failed is None:
+                return self._decryption.run(opening)
+        except Exception as exc:  # noqa: BLE001 - a record scapy cannot decrypt means: not decoded, whatever the cause
+            failed = f"decryption failed: {type(exc).__name__}: {str(exc)[:120]}"
+            if self._decryption is None:
+                return failed
+            self._decryption.failed = failed  # the replay is out of step from here: it never resumes
+        return self._decryption.failed or "decryption failed"
+
+
+def tls_session(flow: Flow) -> TlsSession:
+    """The flow's TLS session, cached on the flow (decryption is the dear part)."""
+    key = ("tls-session", flow.packets)
+    cached = flow.cache.get(key)
+    if cached is None:
+        streams = {side: flow.direction(side).stream_with_times() for side in (True, False)}
+        records = {side: split_records(streams[side][0]) for side in (True, False)}
+        cached = flow.cache[key] = TlsSession(records, {side: streams[side][2] for side in (True, False)},
+                                              parse_client_hello(records[True][0]),
+                                              server_chose_tls13(records[False][0]), flow.keys)
+    return cached  # type: ignore[no-any-return]
+
+
 def decode_tls(flow: Flow, from_client: bool,
                inner: Callable[[bytes, StreamClock, Callable[[], bytes]], FlowPayload]) -> FlowPayload:
     """A TLS flow as seen from one side; `inner(plaintext, clock, peer)` decodes the application
     protocol when the key log can decrypt the session (`peer()` gives the other side's plaintext)."""
-    streams = {side: flow.direction(side).stream_with_times() for side in (True, False)}
-    records = {side: split_records(streams[side][0]) for side in (True, False)}
-    hello = parse_client_hello(records[True][0])
-    tls13 = server_chose_tls13(records[False][0])
+    session = tls_session(flow)
+    hello = session.hello
     result = FlowPayload("tls")
     if hello.sni:
         result.names.add(hello.sni)
-    own, problem = records[from_client]
-    version = "TLS 1.3" if tls13 else "TLS"
+    problem = session.records[from_client][1]
+    version = session.version
     to = f" to {hello.sni}" if hello.sni else ""
-    data_records = sends_application_data(own, from_client, tls13)
+    data_records = session.data_records(from_client)
     if problem:
         result.undecodable(problem)
     if not data_records:
         result.detail = f"{version} handshake{to}, no application data"
         return result
-    keys: KeyLog | None = flow.keys
-    have = keys.has_session(hello.random) if keys is not None and hello.random else None
-    if keys is None or have is None:
-        why = "no key log given" if keys is None else "the key log holds no secret for this session"
-        plural = "s" if data_records != 1 else ""
-        result.undecodable(f"{data_records} encrypted application data record{plural}{to}; {why}")
-        result.detail = f"{version}{to}"
-        return result
-    try:
-        plain = _decrypt(records[True][0], records[False][0], streams[True][2], streams[False][2], keys)
-    except Exception as exc:  # noqa: BLE001 - a record scapy cannot decrypt means: not decoded, whatever the cause
-        result.undecodable(f"decryption failed: {type(exc).__name__}: {str(exc)[:120]}")
+    plain = session.plaintext()
+    if isinstance(plain, str):
+        if plain.startswith("decryption failed"):
+            result.undecodable(plain)
+        else:
+            plural = "s" if data_records != 1 else ""
+            result.undecodable(f"{data_records} encrypted application data record{plural}{to}; {plain}")
         result.detail = f"{version}{to}"
         return result
     peer = plain[not from_client].data
@@ -183,36 +251,47 @@ def decode_tls(flow: Flow, from_client: bool,
     decoded.names |= result.names
     for why in result.problems:
         decoded.undecodable(why)
-    decoded.detail = f"TLS {have}{to}, decrypted: {decoded.detail}"
+    decoded.detail = f"TLS {session.secrets()}{to}, decrypted: {decoded.detail}"
     return decoded
 
 
-def _decrypt(client: list[TlsRecord], server: list[TlsRecord], client_times: list[tuple[int, float]],
-             server_times: list[tuple[int, float]], keys: KeyLog) -> dict[bool, Plaintext]:
-    """Replay both sides' records, in capture order, through one scapy TLS session holding the keys."""
-    from scapy.layers.tls import handshake, keyexchange_tls13, record_tls13  # noqa: F401 - registers the layers
-    from scapy.layers.tls.record import TLS, TLSApplicationData, _TLSEncryptedContent
-    from scapy.layers.tls.session import tlsSession
-    from scapy.packet import Raw
+class _Decryption:
+    """Both sides' records replayed, in capture order, through one scapy TLS session holding the keys;
+    it may stop at the client's first application data and carry on from there later."""
 
-    clocks = {True: StreamClock(client_times), False: StreamClock(server_times)}
-    ordered = sorted([(clocks[True].at(r.offset), 0, i, True, r) for i, r in enumerate(client)]
-                     + [(clocks[False].at(r.offset), 1, i, False, r) for i, r in enumerate(server)],
-                     key=lambda item: item[:3])
-    session: Any = tlsSession(connection_end="server")
-    session.nss_keys = keys.secrets
-    plain = {True: Plaintext(), False: Plaintext()}
-    for time, _order, _index, from_client, record in ordered:
-        raw = bytes([record.kind]) + record.version.to_bytes(2, "big") + len(record.body).to_bytes(2, "big") \
-            + record.body
-        packet = TLS(raw, tls_session=session if from_client else session.mirror(), strict_integrity=True)
-        session = packet.tls_session if from_client else packet.tls_session.mirror()
-        if record.kind != APPLICATION_DATA:
-            continue
-        messages = packet.inner.msg if hasattr(packet, "inner") and packet.inner is not None else packet.msg
-        for message in messages:
-            if isinstance(message, TLSApplicationData):
-                plain[from_client].append(bytes(message.data), time)
-            elif isinstance(message, _TLSEncryptedContent | Raw):
-                raise ValueError(f"record at byte {record.offset} stayed encrypted")
-    return plain
+    def __init__(self, client: list[TlsRecord], server: list[TlsRecord], client_times: list[tuple[int, float]],
+                 server_times: list[tuple[int, float]], keys: KeyLog) -> None:
+        from scapy.layers.tls import handshake, keyexchange_tls13, record_tls13  # noqa: F401 - registers the layers
+        from scapy.layers.tls.session import tlsSession
+
+        clocks = {True: StreamClock(client_times), False: StreamClock(server_times)}
+        self._ordered = sorted([(clocks[True].at(r.offset), 0, i, True, r) for i, r in enumerate(client)]
+                               + [(clocks[False].at(r.offset), 1, i, False, r) for i, r in enumerate(server)],
+                               key=lambda item: item[:3])
+        self._next = 0
+        self._session: Any = tlsSession(connection_end="server")
+        self._session.nss_keys = keys.secrets
+        self.plain = {True: Plaintext(), False: Plaintext()}
+        self.failed: str | None = None
+
+    def run(self, opening: bool = False) -> dict[bool, Plaintext]:
+        from scapy.layers.tls.record import TLS, TLSApplicationData, _TLSEncryptedContent
+        from scapy.packet import Raw
+
+        while self._next < len(self._ordered) and not (opening and self.plain[True].data):
+            time, _order, _index, from_client, record = self._ordered[self._next]
+            self._next += 1
+            raw = bytes([record.kind]) + record.version.to_bytes(2, "big") + len(record.body).to_bytes(2, "big") \
+                + record.body
+            session = self._session
+            packet = TLS(raw, tls_session=session if from_client else session.mirror(), strict_integrity=True)
+            self._session = packet.tls_session if from_client else packet.tls_session.mirror()
+            if record.kind != APPLICATION_DATA:
+                continue
+            messages = packet.inner.msg if hasattr(packet, "inner") and packet.inner is not None else packet.msg
+            for message in messages:
+                if isinstance(message, TLSApplicationData):
+                    self.plain[from_client].append(bytes(message.data), time)
+                elif isinstance(message, _TLSEncryptedContent | Raw):
+                    raise ValueError(f"record at byte {record.offset} stayed encrypted")
+        return self.plain

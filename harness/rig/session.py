@@ -218,7 +218,8 @@ class RigSession:
         self.broker.start()
         self.servers.adopt(self.broker.close)
         ota = endpoints["ota"]
-        self.servers.start(partial(OtaBackendServer, (ota.host, ota.port), self.backend_state), "ota")
+        self.servers.start(partial(OtaBackendServer, (ota.host, ota.port), self.backend_state, self._server_tls(ota)),
+                           "ota")
         for key, e in endpoints.items():  # every other endpoint is a service taking JSON uploads
             if key not in ("gbt32960", "gbt32960_mirror", "mqtt", "ota"):
                 self.servers.start(partial(HttpCollector, (e.host, e.port), self._server_tls(e)), key)

@@ -1,12 +1,14 @@
 """The OTA backend the harness plays: campaigns, signed packages with resumable download, status.
 
-It serves the vehicle's OTA client over HTTP inside the cloud namespace and remembers what the
-vehicle reported; faults (a corrupted package, a wrong signature, a cut or slow link, malformed
-metadata) are switched on per campaign."""
+It serves the vehicle's OTA client over HTTPS (HTTP where the rig says so) inside the cloud
+namespace, asking for the vehicle's certificate where the rig does, and remembers what the vehicle
+reported; faults (a corrupted package, a wrong signature, a cut or slow link, malformed metadata)
+are switched on per campaign."""
 
 from __future__ import annotations
 
 import json
+import ssl
 import threading
 import time
 from dataclasses import dataclass, field
@@ -17,7 +19,7 @@ from urllib.parse import parse_qs, urlparse
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from harness.scenarios.campaign import Campaign, public_key_pem
-from harness.scenarios.servers import JsonHandler
+from harness.scenarios.servers import JsonHandler, TlsAccepting
 
 # What can go wrong on demand, per campaign:
 FAULTS = {
@@ -131,12 +133,13 @@ class OtaBackendHandler(JsonHandler):
 
 
 
-class OtaBackendServer(ThreadingHTTPServer):
+class OtaBackendServer(TlsAccepting, ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
 
-    def __init__(self, address: tuple[str, int], state: BackendState) -> None:
+    def __init__(self, address: tuple[str, int], state: BackendState, tls: ssl.SSLContext | None = None) -> None:
         self.state = state
+        self.tls = tls  # HTTPS: the handshake runs in the request's own thread
         super().__init__(address, OtaBackendHandler)
 
 

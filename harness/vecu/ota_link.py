@@ -1,7 +1,9 @@
 """The OTA client's HTTP link to the backend, off the vehicle's tick loop: campaign polls, package
 downloads that resume where a cut connection left them (HTTP Range), and status reports.
 
-Every call returns a Future, so a slow or broken link never stalls the state machine."""
+The backend is dialled by the name the rig configures, over HTTPS with the vehicle's certificate
+where the rig lists it for TLS (its secrets go to the key log like every other session). Every call
+returns a Future, so a slow or broken link never stalls the state machine."""
 
 from __future__ import annotations
 
@@ -12,7 +14,9 @@ import time
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import Any
 
+from harness.errors import RigError
 from harness.rig.config import Endpoint
+from harness.vecu.tls import client_context
 
 TIMEOUT_S = 3.0
 CHUNK = 16 * 1024
@@ -43,24 +47,54 @@ class PackageBuffer:
 
 
 class BackendLink:
+    """Polls and status reports share one kept-alive connection (a TLS handshake per poll would cost
+    the vehicle, and the capture's reader, more than the poll); each download has its own."""
+
     def __init__(self, endpoint: Endpoint, vin: str) -> None:
         self.endpoint, self.vin = endpoint, vin
         self._pool = ThreadPoolExecutor(max_workers=3, thread_name_prefix="ota-link")
+        self._kept: http.client.HTTPConnection | None = None
+        self._kept_lock = threading.Lock()
 
     def _connection(self) -> http.client.HTTPConnection:
-        return http.client.HTTPConnection(self.endpoint.host, self.endpoint.port, timeout=TIMEOUT_S)
+        if not self.endpoint.tls:
+            return http.client.HTTPConnection(self.endpoint.dial, self.endpoint.port, timeout=TIMEOUT_S)
+        context = client_context()
+        if context is None:
+            raise RigError(f"{self.endpoint.dial} speaks TLS but the rig gave the vehicle no TLS material")
+        return http.client.HTTPSConnection(self.endpoint.dial, self.endpoint.port, timeout=TIMEOUT_S,
+                                           context=context)
+
+    def _exchange(self, method: str, url: str, body: bytes | None = None,
+                  headers: dict[str, str] | None = None) -> bytes:
+        """One request on the kept-alive connection; one the backend dropped while idle is reopened once."""
+        with self._kept_lock:
+            while True:
+                reused = self._kept is not None
+                conn = self._kept = self._kept or self._connection()
+                try:
+                    conn.request(method, url, body=body, headers=headers or {})
+                    response = conn.getresponse()
+                    data = response.read()
+                    if response.will_close:
+                        self._drop()
+                    return data
+                except (OSError, http.client.HTTPException):
+                    self._drop()
+                    if not reused:
+                        raise
+
+    def _drop(self) -> None:
+        if self._kept is not None:
+            self._kept.close()
+            self._kept = None
 
     def poll(self) -> Future[list[Any]]:
         """The backend's campaign entries for this vehicle, unvalidated."""
         return self._pool.submit(self._poll)
 
     def _poll(self) -> list[Any]:
-        conn = self._connection()
-        try:
-            conn.request("GET", f"/ota/v1/campaigns?vin={self.vin}")
-            body = json.loads(conn.getresponse().read())
-        finally:
-            conn.close()
+        body = json.loads(self._exchange("GET", f"/ota/v1/campaigns?vin={self.vin}"))
         campaigns = body.get("campaigns", []) if isinstance(body, dict) else []
         return campaigns if isinstance(campaigns, list) else []
 
@@ -100,13 +134,11 @@ class BackendLink:
 
     def _report(self, payload: dict[str, Any]) -> None:
         try:
-            conn = self._connection()
-            conn.request("POST", "/ota/v1/status", body=json.dumps(payload).encode(),
-                         headers={"Content-Type": "application/json"})
-            conn.getresponse().read()
-            conn.close()
-        except (OSError, http.client.HTTPException):
+            self._exchange("POST", "/ota/v1/status", json.dumps(payload).encode(),
+                           {"Content-Type": "application/json"})
+        except (OSError, http.client.HTTPException, RigError):
             pass
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)
+        self._drop()
