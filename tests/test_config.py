@@ -99,12 +99,14 @@ def test_missing_required_endpoint(tmp_path: Path) -> None:
 
 
 def test_netmap_without_vehicle(tmp_path: Path) -> None:
-    message = _refused(_rig_variant(tmp_path, '[netmap.vehicle]\naddresses = ["198.51.100.2"]\n', ""))
+    vehicle = '[netmap.vehicle]\naddresses = ["198.51.100.2", "2001:db8:100::2"]\n'
+    message = _refused(_rig_variant(tmp_path, vehicle, ""))
     assert "[netmap]" in message and "[vehicle] addresses" in message
 
 
 def test_netmap_vehicle_address_not_an_address(tmp_path: Path) -> None:
-    message = _refused(_rig_variant(tmp_path, 'addresses = ["198.51.100.2"]', 'addresses = ["car.local"]'))
+    addresses = 'addresses = ["198.51.100.2", "2001:db8:100::2"]'
+    message = _refused(_rig_variant(tmp_path, addresses, 'addresses = ["car.local"]'))
     assert "[vehicle] addresses" in message and "car.local" in message
 
 

@@ -3,6 +3,7 @@ endpoints keep their own servers, unanswered ones stay silent), and the host nam
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import os
 import socket
@@ -83,9 +84,9 @@ def _resolver(rig: VirtualRig) -> RigResolver:
     return RigResolver({e.name: e.host for e in listed if e.name}, rig.rig.netmap, [e.host for e in listed])
 
 
-def _getent(rig: VirtualRig, name: str) -> str:
+def _getent(rig: VirtualRig, name: str, database: str = "ahostsv4") -> str:
     """Resolved as the vECU resolves: a process started with `ip netns exec` reads the namespace's resolv.conf."""
-    done = subprocess.run(netns.exec_argv(rig.namespaces.vehicle, ["getent", "ahostsv4", name]),
+    done = subprocess.run(netns.exec_argv(rig.namespaces.vehicle, ["getent", database, name]),
                           capture_output=True, text=True, check=False, timeout=10)
     return done.stdout.split()[0] if done.returncode == 0 and done.stdout else ""
 
@@ -109,7 +110,9 @@ def test_pool_addresses_are_stable_and_never_a_listed_one() -> None:
     assert None not in picks and not picks & set(taken)
     assert all(rig.netmap.address_region(str(p)) == "CN" for p in picks)
     assert resolver.address_for("host1.example.cn", 4) == resolver.address_for("HOST1.example.cn.", 4)
-    assert resolver.address_for("host1.example.cn", 6) is None  # the netmap has no IPv6 range for CN
+    six = resolver.address_for("host1.example.cn", 6)
+    assert six is not None and rig.netmap.address_region(six) == "CN" and ":" in six
+    assert resolver.address_for("host1.example.cn", 6) == six
 
 
 def _in_vehicle(rig: VirtualRig):  # type: ignore[no-untyped-def]
@@ -171,6 +174,50 @@ def test_icmp_echo_to_any_address_is_answered(cloud) -> None:  # type: ignore[no
     assert source[0] == "203.0.113.251"
 
 
+def test_the_vehicle_reaches_any_ipv6_address_and_port(cloud) -> None:  # type: ignore[no-untyped-def]
+    rig, tcp, udp, _, seen = cloud
+    vecu = rig.rig.vecu
+    account = vecu.endpoints["account"]
+    assert ":" in account.host  # the listed IPv6-only service keeps its own server
+    assert _getent(rig, account.dial, "ahostsv6") == account.host and _getent(rig, account.dial) == ""
+    pool = _getent(rig, "anything.example.eu", "ahostsv6")
+    assert rig.rig.netmap.address_region(pool) == "EU" and ":" in pool
+    before, datagrams = tcp.connections, udp.datagrams
+    with _in_vehicle(rig):
+        listed = socket.create_connection((account.host, account.port), timeout=3)
+        anywhere = socket.create_connection((pool, 4711), timeout=3)
+        datagram = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+    with listed, anywhere, datagram:
+        listed.sendall(b"six")
+        assert listed.recv(100) == b"listed" and b"six" in seen
+        anywhere.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+        assert anywhere.recv(100).startswith(b"HTTP/1.1 200")
+        assert anywhere.getsockname()[0] == vecu.address6
+        datagram.sendto(b"\xa5\x01", ("2001:db8:c::99", 5005))
+    deadline = time.monotonic() + 2
+    while udp.datagrams <= datagrams and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert tcp.connections > before and udp.datagrams > datagrams
+
+
+def test_host_namespace_holds_no_rig_address_route_or_rule(cloud) -> None:  # type: ignore[no-untyped-def]
+    """While the cloud is up, the rig's IPv6 world and its nftables exist only in its namespaces."""
+    rig = cloud[0]
+    documentation = ipaddress.ip_network("2001:db8::/32")
+    run = partial(subprocess.run, capture_output=True, text=True, check=True)
+    addresses = [a["local"] for link in json.loads(run(["ip", "-j", "-6", "addr"]).stdout)
+                 for a in link.get("addr_info", [])]
+    routes = [r["dst"] for r in json.loads(run(["ip", "-j", "-6", "route", "show", "table", "all"]).stdout)]
+    assert not [a for a in addresses if ipaddress.ip_address(a) in documentation], addresses
+    assert not [r for r in routes if r != "default" and ipaddress.ip_network(r, strict=False).overlaps(documentation)]
+    tables = {name: run(netns.exec_argv(name, ["nft", "list", "tables"]) if name else ["nft", "list", "tables"]).stdout
+              for name in ("", rig.namespaces.vehicle, rig.namespaces.cloud)}
+    assert "harness_catch_all" in tables[rig.namespaces.cloud]
+    assert "harness_catch_all" not in tables[""] and "harness_catch_all" not in tables[rig.namespaces.vehicle]
+    vehicle_routes = run(netns.exec_argv(rig.namespaces.vehicle, ["ip", "-6", "route"])).stdout
+    assert f"default via {rig.rig.vecu.gateway6} dev {virtual.VEHICLE_IF}" in vehicle_routes  # type: ignore[union-attr]
+
+
 def test_host_namespace_does_not_route_to_the_catch_all(cloud) -> None:  # type: ignore[no-untyped-def]
     """Asked of the routing table, not by a packet: a probe from the host could leave the machine."""
     rig = cloud[0]
@@ -215,7 +262,10 @@ def test_tls_endpoints_in_the_rig_file_are_checked(tmp_path: Path) -> None:
     text = RIG.read_text(encoding="utf-8").replace('"../dbc/', f'"{RIG.parent.parent}/dbc/')
     for old, new, problem in (('mutual = ["mqtt", "ota"]', 'mutual = ["gbt32960"]', "must be in endpoints too"),
                               ('mutual = ["mqtt", "ota"]', 'mutual = ["nowhere"]', "not an endpoint"),
-                              ('tsp.example.cn"', 'tsp..example.cn"', "not a DNS name")):
+                              ('tsp.example.cn"', 'tsp..example.cn"', "not a DNS name"),
+                              ('gateway6 = "2001:db8:100::1"', 'gateway6 = "2001:db8:101::1"', "share one subnet"),
+                              ('address6 = "2001:db8:100::2"', 'address6 = "198.51.100.9"', "must be an IPv6"),
+                              ('gateway6 = "2001:db8:100::1"', '', "needs the cloud side's IPv6")):
         variant = tmp_path / "rig.toml"
         variant.write_text(text.replace(old, new), encoding="utf-8")
         with pytest.raises(ConfigError, match=problem):
@@ -245,11 +295,11 @@ def test_the_bundle_flags_key_logs_as_secret_material(tmp_path: Path) -> None:
 def test_the_broker_asks_for_the_vehicle_certificate_where_the_rig_says(tmp_path: Path) -> None:
     mqtt = load_rig(RIG).vecu.endpoints["mqtt"]  # type: ignore[union-attr]
     ca = RigCa(tmp_path / "ca")
-    text = broker.config_text(mqtt, ca, tmp_path)
+    text = broker.config_text([mqtt], ca, tmp_path)
     assert f"listener {mqtt.port} {mqtt.host}" in text and "require_certificate true" in text
-    assert "require_certificate" not in broker.config_text(replace(mqtt, mutual=False), ca, tmp_path)
+    assert "require_certificate" not in broker.config_text([replace(mqtt, mutual=False)], ca, tmp_path)
     with pytest.raises(RigError, match="no CA"):
-        broker.config_text(mqtt, None, tmp_path)
+        broker.config_text([mqtt], None, tmp_path)
 
 
 def test_missing_mosquitto_is_named_with_the_fix(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -25,7 +25,7 @@ def require_nft() -> None:
                        "(scripts/bootstrap installs it)")
 
 
-def install(namespace: str, uplink: str, vehicle_subnet: str, served: Iterable[Destination],
+def install(namespace: str, uplink: str, vehicle_subnets: Iterable[str], served: Iterable[Destination],
             unanswered: Iterable[Destination], sink_port: int) -> None:
     """Local routes for all addresses and the redirect; `served` keep their own servers,
     `unanswered` are dropped (a destination a seeded defect needs silent)."""
@@ -33,7 +33,12 @@ def install(namespace: str, uplink: str, vehicle_subnet: str, served: Iterable[D
     for family, everything in (("-4", "0.0.0.0/0"), ("-6", "::/0")):
         netns.ip(family, "route", "add", "local", everything, "dev", "lo", "table", "local", namespace=namespace)
     # the most specific route wins inside the table: the vehicle stays on the far side of the uplink
-    netns.ip("route", "add", vehicle_subnet, "dev", uplink, "table", "local", namespace=namespace)
+    subnets = list(vehicle_subnets)
+    if any(ipaddress.ip_network(subnet).version == 6 for subnet in subnets):
+        subnets.append("fe80::/64")  # the vehicle's link-local address, too, is across the uplink
+    for subnet in subnets:
+        family = "-4" if ipaddress.ip_network(subnet).version == 4 else "-6"
+        netns.ip(family, "route", "add", subnet, "dev", uplink, "table", "local", namespace=namespace)
     done = subprocess.run(netns.exec_argv(namespace, ["nft", "-f", "-"]), input=ruleset(uplink, served, unanswered,
                           sink_port), capture_output=True, text=True, check=False)
     if done.returncode != 0:

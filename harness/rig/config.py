@@ -76,6 +76,10 @@ class VecuConfig:
     unserved: dict[str, Endpoint] = field(default_factory=dict)
     # the virtual cloud's DNS resolver the vehicle is configured with (None: the vehicle dials addresses)
     resolver: str | None = None
+    # the vehicle's IPv6 side of the uplink (None: an IPv4-only vehicle)
+    address6: str | None = None
+    gateway6: str | None = None
+    prefix6: int = 64
 
 
 @dataclass(frozen=True)
@@ -302,6 +306,7 @@ def _vecu(vecu: _Reader) -> VecuConfig:
             raise endpoints_table.fail(needed, "missing endpoint (host:port)")
     unserved = _unserved(vecu, endpoints)
     resolver = _address(vecu, "resolver") if "resolver" in vecu.data else None
+    address6, gateway6, prefix6 = _ipv6(vecu)
     names = _names(vecu, (*endpoints, *unserved), resolver)
     tls, mutual = _tls(vecu, (*endpoints, *unserved))
     endpoints = {key: replace(e, name=names.get(key), tls=key in tls, mutual=key in mutual)
@@ -318,7 +323,29 @@ def _vecu(vecu: _Reader) -> VecuConfig:
         report_period_s=vecu.get("report_period_s", float, 10.0),
         unserved=unserved,
         resolver=resolver,
+        address6=address6,
+        gateway6=gateway6,
+        prefix6=prefix6,
     )
+
+
+def _ipv6(vecu: _Reader) -> tuple[str | None, str | None, int]:
+    """[vecu] address6, gateway6, prefix6: the vehicle's IPv6 address on the uplink, or none at all."""
+    if "address6" not in vecu.data:
+        if "gateway6" in vecu.data:
+            raise vecu.fail("gateway6", "needs address6 (the vehicle's IPv6 address) as well")
+        return None, None, 64
+    if "gateway6" not in vecu.data:
+        raise vecu.fail("gateway6", "missing: an IPv6 vehicle needs the cloud side's IPv6 address as its gateway")
+    address6, gateway6 = _address(vecu, "address6"), _address(vecu, "gateway6")
+    prefix6 = vecu.get("prefix6", int, 64)
+    for key, value in (("address6", address6), ("gateway6", gateway6)):
+        if ipaddress.ip_address(value).version != 6:
+            raise vecu.fail(key, f"must be an IPv6 address, got {value!r}")
+    if not 8 <= prefix6 <= 126 or ipaddress.ip_interface(f"{gateway6}/{prefix6}").network != \
+            ipaddress.ip_interface(f"{address6}/{prefix6}").network:
+        raise vecu.fail("prefix6", f"address6 and gateway6 must share one subnet of /8../126, got /{prefix6}")
+    return address6, gateway6, prefix6
 
 
 def _tls(vecu: _Reader, keys: tuple[str, ...]) -> tuple[set[str], set[str]]:

@@ -45,6 +45,7 @@ from harness.scenarios.sink import TcpSink, UdpSink
 from harness.vecu.tls import KEYLOG_ENV, TLS_DIR_ENV
 
 CAPTURE_SETTLE_S = 0.35
+BROKERS = ("mqtt", "mqtt_overseas")  # endpoints Mosquitto serves (the TSP's, and one abroad a seeded defect uses)
 KEYLOG_NAME = "keylog.txt"  # the vehicle's NSS key log in a test's evidence: secret material
 KEYLOG_PROBLEM_NAME = "keylog-problem.txt"  # one line: why a bench's key log for the test may lack secrets
 
@@ -214,14 +215,15 @@ class RigSession:
                 e = endpoints[key]
                 self.servers.start(partial(Gbt32960Platform, (e.host, e.port), self.received, self.unit_keys), key)
         self._vehicle_tls = self.ca.vehicle_material(self.rig.vecu.vin)
-        self.broker = MosquittoBroker(ns.cloud, endpoints["mqtt"], self.ca, self._ca_dir / "broker")
+        self.broker = MosquittoBroker(ns.cloud, [endpoints[k] for k in BROKERS if k in endpoints], self.ca,
+                                      self._ca_dir / "broker")
         self.broker.start()
         self.servers.adopt(self.broker.close)
         ota = endpoints["ota"]
         self.servers.start(partial(OtaBackendServer, (ota.host, ota.port), self.backend_state, self._server_tls(ota)),
                            "ota")
         for key, e in endpoints.items():  # every other endpoint is a service taking JSON uploads
-            if key not in ("gbt32960", "gbt32960_mirror", "mqtt", "ota"):
+            if key not in ("gbt32960", "gbt32960_mirror", "ota", *BROKERS):
                 self.servers.start(partial(HttpCollector, (e.host, e.port), self._server_tls(e)), key)
         self.evidence_dir.mkdir(parents=True, exist_ok=True)
         self.trust_anchor.write_bytes(public_key_pem(self.backend_state.signer))
@@ -241,7 +243,8 @@ class RigSession:
             return
         listed = [*vecu.endpoints.values(), *vecu.unserved.values()]
         resolver = RigResolver({e.name: e.host for e in listed if e.name}, self.rig.netmap,
-                               [e.host for e in listed] + [vecu.resolver, vecu.address, vecu.gateway])
+                               [e.host for e in listed] + [vecu.resolver, vecu.address, vecu.gateway]
+                               + [a for a in (vecu.address6, vecu.gateway6) if a is not None])
         for tcp in (False, True):
             self.servers.start(partial(dns_server, resolver, vecu.resolver, DNS_PORT, tcp),
                                f"resolver ({'TCP' if tcp else 'UDP'})")

@@ -64,22 +64,32 @@ class VirtualRig:
             netns.create(name)
         # the CAN namespace has only `lo`; multicast is routed onto it and nowhere else
         netns.ip("route", "add", "224.0.0.0/4", "dev", "lo", namespace=ns.can)
+        for name in (ns.vehicle, ns.cloud):
+            _quiet_ipv6(name)
         netns.ip("link", "add", VEHICLE_IF, "netns", ns.vehicle, "type", "veth",
                  "peer", "name", self.uplink, "netns", ns.cloud)
         netns.ip("addr", "add", f"{vecu.address}/{vecu.prefix}", "dev", VEHICLE_IF, namespace=ns.vehicle)
         netns.ip("addr", "add", f"{vecu.gateway}/{vecu.prefix}", "dev", self.uplink, namespace=ns.cloud)
+        subnets = [str(ipaddress.ip_interface(f"{vecu.address}/{vecu.prefix}").network)]
+        if vecu.address6 is not None and vecu.gateway6 is not None:
+            # nodad: the addresses are usable at once, no test waits out duplicate address detection
+            netns.ip("addr", "add", f"{vecu.address6}/{vecu.prefix6}", "dev", VEHICLE_IF, "nodad", namespace=ns.vehicle)
+            netns.ip("addr", "add", f"{vecu.gateway6}/{vecu.prefix6}", "dev", self.uplink, "nodad", namespace=ns.cloud)
+            subnets.append(str(ipaddress.ip_interface(f"{vecu.address6}/{vecu.prefix6}").network))
         for name, interface in ((ns.vehicle, VEHICLE_IF), (ns.cloud, self.uplink)):
             netns.ip("link", "set", interface, "up", namespace=name)
         netns.ip("route", "add", "default", "via", vecu.gateway, namespace=ns.vehicle)
+        if vecu.gateway6 is not None:
+            netns.ip("-6", "route", "add", "default", "via", vecu.gateway6, "dev", VEHICLE_IF, namespace=ns.vehicle)
         resolver = [vecu.resolver] if vecu.resolver else []
         for address in sorted({e.host for e in vecu.endpoints.values()} | set(resolver)):
-            length = 32 if ipaddress.ip_address(address).version == 4 else 128
-            netns.ip("addr", "add", f"{address}/{length}", "dev", "lo", namespace=ns.cloud)
+            v4 = ipaddress.ip_address(address).version == 4
+            netns.ip("addr", "add", f"{address}/{32 if v4 else 128}", "dev", "lo", *(() if v4 else ("nodad",)),
+                     namespace=ns.cloud)
         served = [(e.host, "tcp", e.port) for e in vecu.endpoints.values()]
         served += [(address, protocol, DNS_PORT) for address in resolver for protocol in ("udp", "tcp")]
-        subnet = str(ipaddress.ip_interface(f"{vecu.address}/{vecu.prefix}").network)
         silent = [(e.host, "tcp", e.port) for e in vecu.unserved.values()]
-        catch_all.install(ns.cloud, self.uplink, subnet, served, silent, SINK_PORT)
+        catch_all.install(ns.cloud, self.uplink, subnets, served, silent, SINK_PORT)
         if vecu.resolver:
             self._resolv_conf(vecu.resolver)
 
@@ -99,6 +109,17 @@ class VirtualRig:
 
     def leftover(self) -> list[str]:
         return [name for name in self.namespaces.all() if netns.exists(name)]
+
+
+def _quiet_ipv6(namespace: str) -> None:
+    """Interfaces made in `namespace` from now on skip duplicate address detection and router
+    solicitation: addresses work at once, and the capture holds the vehicle's traffic, not link chatter."""
+    with netns.entered(namespace):  # /proc/sys/net shows the namespace of the thread that opens it
+        for key, value in (("accept_dad", "0"), ("dad_transmits", "0"), ("router_solicitations", "0")):
+            try:
+                Path(f"/proc/sys/net/ipv6/conf/default/{key}").write_text(value)
+            except OSError as exc:
+                raise RigError(f"could not set IPv6 {key} in namespace {namespace}: {exc}") from None
 
 
 def _sweep_resolv_confs() -> None:

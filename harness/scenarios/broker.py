@@ -14,6 +14,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 from harness.errors import RigError
@@ -33,12 +34,15 @@ def mosquitto_path() -> str:
     return found
 
 
-def config_text(endpoint: Endpoint, ca: RigCa | None, directory: Path) -> str:
-    """A mosquitto.conf for one listener; TLS (mutual where the endpoint asks) from the rig CA."""
+def config_text(endpoints: Sequence[Endpoint], ca: RigCa | None, directory: Path) -> str:
+    """A mosquitto.conf with a listener per endpoint (each broker the rig lists is one listener of the
+    same process); TLS, mutual where the endpoint asks, from the rig CA."""
     lines = ["per_listener_settings false", "allow_anonymous true", "persistence false", "user root",
-             "log_dest stderr", "log_type error", "log_type warning",
-             f"listener {endpoint.port} {endpoint.host}"]
-    if endpoint.tls:
+             "log_dest stderr", "log_type error", "log_type warning"]
+    for endpoint in endpoints:
+        lines.append(f"listener {endpoint.port} {endpoint.host}")
+        if not endpoint.tls:
+            continue
         if ca is None:
             raise RigError(f"{endpoint} speaks TLS but the rig has no CA to certify it")
         cert_file, key_file = ca.issue(endpoint.dial)
@@ -55,13 +59,13 @@ def _die_with_parent() -> None:
 
 
 class MosquittoBroker:
-    """One broker process in `namespace`; `close()` stops it."""
+    """One broker process in `namespace`, listening for every endpoint given; `close()` stops it."""
 
-    def __init__(self, namespace: str, endpoint: Endpoint, ca: RigCa | None, directory: Path) -> None:
-        self.namespace, self.endpoint = namespace, endpoint
+    def __init__(self, namespace: str, endpoints: Sequence[Endpoint], ca: RigCa | None, directory: Path) -> None:
+        self.namespace, self.endpoints = namespace, tuple(endpoints)
         directory.mkdir(parents=True, exist_ok=True)
         self.config = directory / "mosquitto.conf"
-        self.config.write_text(config_text(endpoint, ca, directory), encoding="utf-8")
+        self.config.write_text(config_text(self.endpoints, ca, directory), encoding="utf-8")
         self.log = directory / "mosquitto.log"
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -74,22 +78,23 @@ class MosquittoBroker:
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
                 break
-            if self._listening():
+            if all(self._listening(endpoint) for endpoint in self.endpoints):
                 return
             time.sleep(0.02)
         words = self.log.read_text(errors="replace").strip().splitlines()
         self.close()
-        raise RigError(f"Mosquitto did not listen on {self.endpoint} within {START_TIMEOUT_S:.0f} s"
+        where = ", ".join(map(str, self.endpoints))
+        raise RigError(f"Mosquitto did not listen on {where} within {START_TIMEOUT_S:.0f} s"
                        + (f": {words[-1]}" if words else ""))
 
-    def _listening(self) -> bool:
+    def _listening(self, endpoint: Endpoint) -> bool:
         # asked from inside the cloud namespace, to its own address: nothing crosses the uplink
-        family = socket.AF_INET6 if ":" in self.endpoint.host else socket.AF_INET
+        family = socket.AF_INET6 if ":" in endpoint.host else socket.AF_INET
         with netns.entered(self.namespace):
             probe = socket.socket(family, socket.SOCK_STREAM)
         with probe:
             probe.settimeout(0.2)
-            return probe.connect_ex((self.endpoint.host, self.endpoint.port)) == 0
+            return probe.connect_ex((endpoint.host, endpoint.port)) == 0
 
     def close(self) -> None:
         if self._process is None:

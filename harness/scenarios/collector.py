@@ -10,7 +10,7 @@ import ssl
 import threading
 from http.server import ThreadingHTTPServer
 
-from harness.scenarios.servers import JsonHandler, TlsAccepting
+from harness.scenarios.servers import EitherFamily, JsonHandler, TlsAccepting
 
 
 class CollectorHandler(JsonHandler):
@@ -33,7 +33,7 @@ class CollectorHandler(JsonHandler):
 
 
 
-class HttpCollector(TlsAccepting, ThreadingHTTPServer):
+class HttpCollector(EitherFamily, TlsAccepting, ThreadingHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     block_on_close = False

@@ -56,6 +56,18 @@ class ThreadedServers:
         self._others.clear()
 
 
+class EitherFamily(socketserver.BaseServer):
+    """A TCP server that listens on an IPv6 address as readily as on an IPv4 one (the stdlib's
+    servers are IPv4 unless told otherwise)."""
+
+    address_family: int = socket.AF_INET
+
+    def __init__(self, server_address: Any, handler: Any, bind_and_activate: bool = True) -> None:
+        if ":" in str(server_address[0]):
+            self.address_family = socket.AF_INET6
+        super().__init__(server_address, handler, bind_and_activate)  # type: ignore[call-arg]
+
+
 class TlsAccepting(socketserver.BaseServer):
     """A server whose connections are TLS when `tls` is set, the handshake in the handler's thread."""
 
@@ -69,7 +81,7 @@ class TlsAccepting(socketserver.BaseServer):
         super().finish_request(request, client_address)
 
 
-class ReusableTCPServer(TlsAccepting, socketserver.ThreadingTCPServer):
+class ReusableTCPServer(EitherFamily, TlsAccepting, socketserver.ThreadingTCPServer):
     allow_reuse_address = True
     daemon_threads = True
     block_on_close = False

@@ -1,6 +1,7 @@
 """Uploads only seeded defects make: the vehicle's data sent abroad in a maker's own schema and
 encodings (other keys and nesting, protobuf, a hashed VIN, float32 in a datagram, an encrypted blob),
-to a host nothing answers, or over HTTPS to a host no rig lists (its TLS secrets logged or withheld).
+to a host nothing answers, over HTTPS to a host no rig lists (its TLS secrets logged or withheld), or
+to a host reached only over IPv6.
 The harness must recognise each by ground truth, not by our key names.
 
 A defect sends position data only while the owner shares location, so it breaks locality alone."""
@@ -24,7 +25,7 @@ from harness.vecu.uplink import JsonUplink
 
 DEFECTS = frozenset({"location-under-other-keys", "location-protobuf", "vin-hash-header", "position-float32-udp",
                      "upload-to-unserved-host", "encrypted-blob-abroad", "https-upload-to-unlisted-host",
-                     "tls-keys-withheld"})
+                     "tls-keys-withheld", "location-ipv6-abroad"})
 DATAGRAM_PORT = 5005
 # a host no rig lists: only DNS places it (in the region its domain has in the netmap), the catch-all answers it
 UNLISTED_HOST = "sync.example.eu"
@@ -41,6 +42,9 @@ class OverseasUploads:
         unlisted = Endpoint(UNLISTED_HOST, 443, name=UNLISTED_HOST, tls=True)
         self.unlisted = JsonUplink(unlisted, log_keys="tls-keys-withheld" not in self.defects) \
             if self.defects & {"https-upload-to-unlisted-host", "tls-keys-withheld"} else None
+        # a service with only an IPv6 address: a harness blind to IPv6 would see nothing leave
+        self.fleet6 = JsonUplink(config.endpoints["fleet_overseas"]) if "location-ipv6-abroad" in self.defects \
+            else None
         self.key = os.urandom(16)  # the maker's key: the harness does not have it
         self._pending: list[socket.socket] = []
 
@@ -66,6 +70,9 @@ class OverseasUploads:
         if self.unlisted is not None:
             self.unlisted.post("/v1/trips", {"vin": self.vin, "t": int(now),
                                              "lat": round(lat, 6), "lon": round(lon, 6)})
+        if self.fleet6 is not None:
+            self.fleet6.post("/v1/positions", {"vin": self.vin, "t": int(now), "lat": round(lat, 6),
+                                               "lon": round(lon, 6)})
         if "encrypted-blob-abroad" in self.defects:
             plain = f'{{"la":{lat:.6f},"lo":{lon:.6f},"t":{int(now)}}}'.encode() * 4
             nonce = os.urandom(16)
@@ -88,8 +95,9 @@ class OverseasUploads:
     def close(self) -> None:
         self._close_pending()
         self.uplink.close()
-        if self.unlisted is not None:
-            self.unlisted.close()
+        for uplink in (self.unlisted, self.fleet6):
+            if uplink is not None:
+                uplink.close()
 
 
 def trip_point(t: int, lat: float, lon: float) -> bytes:

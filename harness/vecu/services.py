@@ -17,6 +17,7 @@ from harness.policy.netmap import Netmap
 from harness.rig.config import Owner, VecuConfig
 from harness.vecu.privacy import OwnerSwitches, coarsen, declared_precision
 from harness.vecu.sensors import face_template, jpeg_frame, voice_clip
+from harness.vecu.telematics import MqttTelemetry
 from harness.vecu.uplink import JsonUplink
 
 DRIVING_KPH = 5.0
@@ -189,6 +190,9 @@ def build_services(config: VecuConfig, netmap: Netmap, switches: OwnerSwitches,
                                          driver=owner.name or config.vin))
     if "voice" in endpoints:
         services.append(VoiceAssistant(uplink("voice"), config.vin, switches))
+    if "location-mqtt-tls-abroad" in defects:  # the telemetry, raw position and all, to a broker abroad
+        services.append(MqttTelemetry(endpoints["mqtt_overseas"], config.vin, period=5.0, switches=switches,
+                                      precision_m=None))
     from harness.vecu.overseas import DEFECTS, OverseasUploads  # builds on this module's Periodic
 
     if defects & DEFECTS:
