@@ -113,3 +113,18 @@ def test_a_handshake_that_fails_leaves_the_notice_inconclusive_with_the_reason(t
     findings = check_notice(evidence([refused], _update().records, keys=None), policy(), campaign_id=C)
     assert verdicts(findings) == ["inconclusive"]
     assert f"TLS to {OTA_NAME} (203.0.113.30:443): handshake without application data" in findings[0].detail
+
+
+def test_a_bench_backend_at_its_own_address_port_and_name_reads_the_same(tmp_path: Path) -> None:
+    """Nothing about the virtual rig's endpoint is assumed: a bench ECU's OTA over HTTPS on 8443 to
+    another name and address, with the key log the bench fetched, judges as the virtual rig's does."""
+    tls = Tls.made_in(tmp_path)
+    server, name = ("203.0.113.99", 8443), "fota.maker.example.cn"
+    served = [campaign_list(tls, 5, [CAMPAIGN.metadata(SIGNER)], server=server, name=name),
+              package_download(tls, 22, CAMPAIGN, server=server, name=name)]
+    assert tls.keylog is not None
+    seen = evidence(served, _update().records, keys=load_keylog(tls.keylog))
+    assert {(e.server, e.server_name) for e in http_exchanges(seen.flows)} == {
+        ("203.0.113.99:8443", "fota.maker.example.cn")}
+    assert verdicts(check_notice(seen, policy(), campaign_id=C)) == ["pass"]
+    assert verdicts(check_performance_disclosure(seen, policy())) == ["pass"]

@@ -112,20 +112,23 @@ class Tls:
         ca = RigCa(directory / "ca")
         return cls(ca, ca.vehicle_material("LHVTEST0000000001"), directory / "keylog.txt" if keylog else None)
 
-    def connect(self, t: float, sport: int) -> TlsConversation:
-        return TlsConversation(self.ca, self.vehicle, self.keylog, t, sport)
+    def connect(self, t: float, sport: int, server: tuple[str, int] = (OTA_ADDRESS, 443),
+                name: str = OTA_NAME) -> TlsConversation:
+        return TlsConversation(self.ca, self.vehicle, self.keylog, t, sport, server, name)
 
 
 def _ok(body: bytes, kind: str) -> bytes:
     return f"HTTP/1.1 200 OK\r\nContent-Type: {kind}\r\nContent-Length: {len(body)}\r\n\r\n".encode() + body
 
 
-def campaign_list(tls: Tls, t: float, metadata: list[dict[str, Any]], sport: int = 41000) -> TlsConversation:
+def campaign_list(tls: Tls, t: float, metadata: list[dict[str, Any]], sport: int = 41000,
+                  server: tuple[str, int] = (OTA_ADDRESS, 443), name: str = OTA_NAME) -> TlsConversation:
     body = json.dumps({"vin": "LHVTEST0000000001", "campaigns": metadata}).encode()
-    request = f"GET /ota/v1/campaigns?vin=LHVTEST0000000001 HTTP/1.1\r\nHost: {OTA_NAME}\r\n\r\n".encode()
-    return tls.connect(t, sport).exchange(request, _ok(body, "application/json"))
+    request = f"GET /ota/v1/campaigns?vin=LHVTEST0000000001 HTTP/1.1\r\nHost: {name}\r\n\r\n".encode()
+    return tls.connect(t, sport, server, name).exchange(request, _ok(body, "application/json"))
 
 
-def package_download(tls: Tls, t: float, campaign: Campaign, sport: int = 42000) -> TlsConversation:
-    request = f"GET {campaign.package_url} HTTP/1.1\r\nHost: {OTA_NAME}\r\n\r\n".encode()
-    return tls.connect(t, sport).exchange(request, _ok(campaign.package, "application/octet-stream"))
+def package_download(tls: Tls, t: float, campaign: Campaign, sport: int = 42000,
+                     server: tuple[str, int] = (OTA_ADDRESS, 443), name: str = OTA_NAME) -> TlsConversation:
+    request = f"GET {campaign.package_url} HTTP/1.1\r\nHost: {name}\r\n\r\n".encode()
+    return tls.connect(t, sport, server, name).exchange(request, _ok(campaign.package, "application/octet-stream"))
