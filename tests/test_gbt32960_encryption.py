@@ -303,3 +303,22 @@ def test_the_bundle_flags_the_platform_key_as_secret_material(tmp_path: Path) ->
     assert manifest["secret_material"]["files"] == ["evidence/one_test/gbt32960-key.txt"]
     assert "gbt32960-key.txt" in manifest["secret_material"]["notice"]
     assert manifest["files"]["evidence/one_test/capture.pcapng"]["secret_material"] is False
+
+
+@pytest.mark.parametrize("encryption", [AES128, RSA], ids=["aes128", "rsa"])
+def test_hostile_ciphertext_is_refused_as_undecryptable_never_raised(encryption: int) -> None:
+    """Random data units (a fixed seed) of short lengths and around RSA block sizes: each is refused with
+    UnitDecryptError (bad length, bad padding, or no plausible data unit), never another exception."""
+    import random
+
+    from harness.net.gbt32960_crypto import UnitDecryptError, decrypt_frame
+
+    keys = AES_KEY.merged(rsa_keys())
+    draw = random.Random(32960)
+    for size in [*range(0, 40), 255, 256, 257, 511, 512]:
+        body = draw.randbytes(size)
+        head = b"##\x02\xfe" + VIN.encode() + bytes((encryption,)) + size.to_bytes(2, "big")
+        frame = head + body + bytes((gbt32960.bcc(head[2:] + body),))
+        with pytest.raises(UnitDecryptError):
+            decrypt_frame(frame, keys)
+        assert gbt32960.decode_frame(frame, keys).encrypted
