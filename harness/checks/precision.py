@@ -109,9 +109,9 @@ def check_precision(evidence: Evidence, policy: Policy, *, min_positions: int = 
         group = by_destination[(flow.address, limit)]
         group.flows.append(flow)
         for item in flow.payload.items:
-            if item.location is not None:
+            if item.location is not None and _on_earth(*item.location):
                 group.points.append((item.time, *item.location))
-            elif "location" in item.categories:
+            elif item.location is not None or "location" in item.categories:
                 group.unread += 1
     if not by_destination:
         findings.append(Finding(CHECK, Verdict.INCONCLUSIVE, clause, (
@@ -121,13 +121,19 @@ def check_precision(evidence: Evidence, policy: Policy, *, min_positions: int = 
     return findings
 
 
+def _on_earth(latitude: float, longitude: float) -> bool:
+    """Degrees a position can take: anything else is a number the decoders took for one, and on its
+    odd grid (n / step instead of n * step) any precision would seem to pass."""
+    return abs(latitude) <= 90.0 and abs(longitude) <= 180.0
+
+
 def _judge(address: str, limit: float, group: _Positions, min_positions: int, clause: str) -> Finding:
     first = group.flows[0]
     where = first.where(("location",), group.points[0][0] if group.points else None)
     if group.unread:
         return Finding(CHECK, Verdict.INCONCLUSIVE, clause, (
             f"{group.unread} messages to {address} carry a location the decoders could not read as "
-            f"latitude/longitude; their precision is unknown"), **where)
+            f"latitude/longitude within +-90/+-180 degrees; their precision is unknown"), **where)
     lats = [lat for _, lat, _ in group.points]
     lons = [lon for _, _, lon in group.points]
     mean_lat = math.radians(sum(lats) / len(lats))
