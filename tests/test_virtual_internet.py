@@ -200,6 +200,20 @@ def test_the_vehicle_reaches_any_ipv6_address_and_port(cloud) -> None:  # type: 
     assert tcp.connections > before and udp.datagrams > datagrams
 
 
+def test_icmpv6_echo_to_any_address_is_answered(cloud) -> None:  # type: ignore[no-untyped-def]
+    rig = cloud[0]
+    with _in_vehicle(rig):
+        sock = socket.socket(socket.AF_INET6, socket.SOCK_RAW, socket.IPPROTO_ICMPV6)
+    with sock:
+        sock.settimeout(2)
+        sock.sendto(struct.pack("!BBHHH", 128, 0, 0, 0x4243, 1) + b"ping", ("2001:db8:e::251", 0))
+        while True:  # the kernel fills in the ICMPv6 checksum and strips the IPv6 header
+            packet, source = sock.recvfrom(256)
+            if packet[0] == 129:  # echo reply
+                break
+    assert source[0] == "2001:db8:e::251"
+
+
 def test_host_namespace_holds_no_rig_address_route_or_rule(cloud) -> None:  # type: ignore[no-untyped-def]
     """While the cloud is up, the rig's IPv6 world and its nftables exist only in its namespaces."""
     rig = cloud[0]
