@@ -267,6 +267,32 @@ def test_a_test_that_errored_before_judging_replays_as_that_error(compliant_run:
     assert result.verdict.value == "error"
 
 
+def test_a_key_log_noted_as_garbled_replays_inconclusive_with_its_reason(compliant_run: RunResult,
+                                                                          tmp_path: Path) -> None:
+    """A bench test whose key log came back garbled: its note travels with the bundle and replay keeps the
+    TLS sessions it left shut from a pass, as the live run did."""
+    reports = tmp_path / "reports"
+    shutil.copytree(compliant_run.reports / "evidence", reports / "evidence")
+    run = compliant_run.results
+    with_tls = next(t for t in run["tests"] if t["verdict"] == "pass" and (t.get("evidence") or {}).get("keylog")
+                    and t["family"] == "locality")
+    evidence = dict(with_tls["evidence"])
+    keylog = reports / evidence.pop("keylog")
+    keylog.write_text("not an NSS key log\n", encoding="ascii")
+    note = keylog.parent / "keylog-problem.txt"
+    problem = "key log `ssh eng-build cat /var/log/sslkeys` is garbled: none of its 1 line is an NSS key-log line"
+    note.write_text(problem + "\n", encoding="utf-8")
+    evidence["keylog_problem"] = str(note.relative_to(reports))
+    run = dict(run, tests=[dict(with_tls, evidence=evidence)])
+    (reports / "results.json").write_text(json.dumps(run), encoding="utf-8")
+    sources = BundleSources(ROOT / "rigs" / "virtual.toml",
+                            ROOT / "harness" / "policy" / "profiles" / f"{run['profile']}.toml",
+                            ROOT / "dbc" / "vehicle.dbc", ROOT / "dbc" / "vehicle.signals.toml")
+    [test] = replay(write_bundle(reports, tmp_path / "bundle", sources)).tests
+    assert test.verdict.value == "inconclusive" and not test.reproduced, test.reason
+    assert any(f.detail.startswith("capture incomplete: ") and f.detail.endswith(problem) for f in test.findings)
+
+
 def test_compare_after_the_run_lists_the_new_fails(compliant_run: RunResult, defect_run: RunResult) -> None:
     comparison = json.loads((defect_run.reports / "compare.json").read_text(encoding="utf-8"))
     before = {t["nodeid"]: t["verdict"] for t in compliant_run.results["tests"]}

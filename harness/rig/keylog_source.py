@@ -172,7 +172,12 @@ class KeylogFetcher:
                 os.killpg(process.pid, signal.SIGKILL)
             except ProcessLookupError:
                 pass
-            process.communicate()
+            try:  # a daemon the command left behind may hold its pipes open: do not wait on it for long
+                process.communicate(timeout=2)
+            except subprocess.TimeoutExpired:
+                for pipe in (process.stdout, process.stderr):
+                    if pipe is not None:
+                        pipe.close()
             return None, f"key log command {where} did not finish within {self.source.timeout_s:g} s"
         if process.returncode != 0:
             said = [line for line in err.decode("utf-8", "replace").splitlines() if line.strip()]
