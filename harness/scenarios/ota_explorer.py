@@ -47,9 +47,13 @@ ENDED = frozenset({"Completed", "Failed", "RolledBack", "Declined"})
 AT_REST = ENDED | {"Idle"}
 MIN_SOC_PCT = 30.0      # what example_campaign asks for
 DOWNLOAD_WAIT_S = 10.0  # wall seconds a campaign's downloads may take before vehicle time jumps again
+# vehicle seconds of jumps for a notice: the vECU polls every minute, and a poll in flight is waited for
+# in wall time (the network is not virtual) rather than jumped over in steps the ECU must answer
+NOTICE_WAIT_S = 180.0
+RUN_STEPS = 6           # jumps a stretch of vehicle time is played in (the ECU acts on each)
 SETTLE_S = 1.0          # wall seconds the ECU's frames after an update's end may take to be recorded (10 cycles)
 FIRST_CAMPAIGN = 7001
-SMALL_PACKAGE = bytes(range(256)) * 64   # 16 kB: a slow link takes half a second, not two
+SMALL_PACKAGE = bytes(range(256)) * 32   # 8 kB: two chunks of a slow link, a quarter second, not two
 
 
 class LiveRecording:
@@ -117,6 +121,7 @@ class OtaUpdateMachine(RuleBasedStateMachine):
         self.world = world
         self.campaign = 0
         self.fault = "none"
+        self.duration_s = 0.0
         self.steps: list[str] = []
         self._waited = 0.0
 
@@ -133,14 +138,14 @@ class OtaUpdateMachine(RuleBasedStateMachine):
         world.backend.clear()
         world.hmi.reset()
         put(world.vehicle, vehicle, world.monitor)
-        self.campaign, self.fault = world.allocate(), fault
+        self.campaign, self.fault, self.duration_s = world.allocate(), fault, duration_min * 60.0
         world.sequences[str(self.campaign)] = self.steps
         self._step(f"campaign_arrives(vehicle={vehicle!r}, fault={fault!r}, duration_min={duration_min})")
         backend_faults = (fault,) if fault in ("corrupt", "bad-signature", "network-cut", "slow-link") else ()
         target = next_version(self._installed())
         campaign = example_campaign(self.campaign, duration_min, target).but(package=SMALL_PACKAGE)
         world.backend.offer(campaign, *backend_faults)
-        world.hmi.wait_for_notice(self.campaign, timeout_vehicle_s=900)
+        world.hmi.wait_for_notice(self.campaign, timeout_vehicle_s=NOTICE_WAIT_S)
 
     @rule(action=st.sampled_from(ANSWERS))
     def owner_answers(self, action: str) -> None:
@@ -214,12 +219,25 @@ class OtaUpdateMachine(RuleBasedStateMachine):
         def downloading(v: Mapping[str, Any]) -> bool:
             return v.get("ota.status.state") == "Downloading"
 
+        def to_cut(v: Mapping[str, Any]) -> bool:
+            return self.fault == "power-loss" and v.get("ota.status.state") == "Installing"
+
+        # few jumps, each one the ECU answers; an installation to be cut short in steps of a tenth of
+        # its duration, so the cut comes between 30 and 40 % and not after the end
+        fine = [False]
+
         def stop(v: Mapping[str, Any]) -> bool:
-            return done(v) or cut_due(v) or (self._waited < DOWNLOAD_WAIT_S and downloading(v))
+            return (done(v) or cut_due(v) or (self._waited < DOWNLOAD_WAIT_S and downloading(v))
+                    or to_cut(v) != fine[0])
 
         deadline = forward.clock.now() + vehicle_s
         self._waited = 0.0
-        while forward.until(stop, max(0.0, deadline - forward.clock.now()), hold=False, catch_up=catch_up):
+        while True:
+            fine[0] = to_cut(monitor.snapshot())
+            step = self.duration_s / 10 if fine[0] else max(forward.step_s, vehicle_s / RUN_STEPS)
+            if not forward.until(stop, max(0.0, deadline - forward.clock.now()), step_s=step, hold=False,
+                                 catch_up=catch_up):
+                return
             now = monitor.snapshot()
             if done(now):
                 return
@@ -258,7 +276,7 @@ class ExplorationResult:
     wall_s: float
 
 
-def explore_updates(world: UpdateWorld, seed_value: int, examples: int = 16, steps: int = 4) -> ExplorationResult:
+def explore_updates(world: UpdateWorld, seed_value: int, examples: int = 20, steps: int = 4) -> ExplorationResult:
     """Run the machine for `examples` campaigns of `steps` steps each (the initial arrival included),
     generate phase only: a violation is reported, not shrunk, since each replay costs rig time."""
     def factory() -> OtaUpdateMachine:
