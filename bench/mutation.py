@@ -49,7 +49,7 @@ GROUPS: dict[str, tuple[dict[str, tuple[str, ...]], tuple[str, ...]]] = {
         "harness/vecu/services.py": ("MapCrowdsourcing.tick:conditions", "DriverMonitoring._allowed",
                                      "DriverMonitoring.tick:conditions", "VoiceAssistant.tick:conditions"),
         "harness/vecu/uplink.py": ("JsonUplink.request:conditions",),
-    }, ("minimization.consent", "minimization.precision")),
+    }, ("minimization.consent", "minimization.precision", "minimization.in-vehicle-processing")),
 }
 # the stateful exploration judges safe states too, but at random: the tests that prove each condition
 KEYWORD = "not update_sequences"
