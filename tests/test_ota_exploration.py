@@ -4,15 +4,20 @@ the whole capture will show, whatever order the kernel delivered the frames in. 
 from __future__ import annotations
 
 import threading
+import time
 from typing import Any
 
 import can
+import pytest
 
 from harness.can.codec import VehicleCodec
 from harness.can.cyclic import CyclicTransmitter
 from harness.can.monitor import SignalMonitor
 from harness.can.recorder import CanRecorder
 from harness.checks.ota_outcome import check_rollback
+from harness.scenarios import fastforward
+from harness.scenarios.clock import VehicleClock
+from harness.scenarios.fastforward import FastForward
 from harness.scenarios.ota_explorer import LiveRecording, await_after_end
 from harness.vecu.announce import Announcer
 from tests.harness_runner import ROOT
@@ -155,3 +160,36 @@ def test_a_tick_asked_for_is_answered_once_with_inhibit_and_status() -> None:
     bus.sent.clear()
     announce.publish(values | {"ota.status.state": "Downloading"})  # not asked: nothing new, nothing sent
     assert bus.sent == []
+
+
+def _answering_rig(delay_s: float | None) -> tuple[Tap, FastForward]:
+    """A clock whose jumps go out in a clock frame, and an ECU that answers each `delay_s` later
+    with its status Installing (or never, for None)."""
+    tap = Tap()
+    harness_side = CyclicTransmitter(None, CODEC, CODEC.simulated_messages())  # type: ignore[arg-type]
+    clock = VehicleClock(100.0)
+
+    def jumped() -> None:
+        harness_side.set({"time.vehicle_ms": clock.now_ms()})
+        sync = harness_side.frame("GlobalTimeSync")
+        sync.timestamp = time.time()
+        tap.deliver(sync)
+        if delay_s is not None:
+            threading.Timer(delay_s, lambda: tap.deliver(tap.status(time.time(), "Installing", 1)[1])).start()
+
+    clock.on_jump(jumped)
+    return tap, FastForward(clock, tap.monitor)
+
+
+def test_a_jump_waits_for_the_ecu_to_answer_it() -> None:
+    tap, forward = _answering_rig(0.05)
+    started = time.monotonic()
+    assert forward.jump(60.0) and time.monotonic() - started >= 0.05
+    assert tap.monitor.value("ota.status.state") == "Installing"  # what the predicate reads next
+
+
+def test_an_ecu_that_does_not_answer_gets_the_fixed_period(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(fastforward, "ANSWER_S", 0.05)
+    _, forward = _answering_rig(None)
+    assert not forward.jump(60.0) and not forward.answers
+    assert not forward.jump(60.0)  # no second wait for an answer within the same wait
