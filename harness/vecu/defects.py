@@ -1,7 +1,7 @@
 """The catalogue of seeded vECU defects, read from defects.toml and validated by name.
 
-Defects are data: the suite's self-validation iterates over them, and an unknown name is
-refused before anything starts."""
+Defects are data: the suite's self-validation iterates over them, and an unknown name, or two
+defects of one rule in one run, is refused before anything starts."""
 
 from __future__ import annotations
 
@@ -35,4 +35,12 @@ def validate(names: list[str] | tuple[str, ...]) -> tuple[str, ...]:
     unknown = [n for n in names if n not in catalogue]
     if unknown:
         raise ConfigError(f"unknown vECU defect {', '.join(unknown)}; known: {', '.join(sorted(catalogue))}")
+    # two defects of one rule would leave a failing test without one cause: seed one defect per rule
+    by_rule: dict[str, str] = {}
+    for name in dict.fromkeys(names):
+        rule = catalogue[name].rule
+        if rule in by_rule:
+            raise ConfigError(f"vECU defects {by_rule[rule]} and {name} both break {rule}; seed at most one defect "
+                              "per rule")
+        by_rule[rule] = name
     return tuple(names)
