@@ -105,6 +105,24 @@ def test_fault_is_never_a_pass(runs: dict[str, RunResult], test: str, words: tup
     assert run.status in (3, 4) and "Traceback" not in run.stderr
 
 
+# the suite's own tests with the cloud's DNS resolver down: the check judges, on its own, that nothing was
+# exercised (name lookups that got no answer are not what the vehicle sends), whatever the rig adds
+RESOLVER_DOWN = [
+    pytest.param("test_resolver_down_personal_data", "locality", id="resolver-down-locality"),
+    pytest.param("test_resolver_down_declared_purpose", "minimization", id="resolver-down-minimization"),
+]
+
+
+@pytest.mark.parametrize(("test", "check"), RESOLVER_DOWN)
+def test_resolver_down_is_never_a_pass(runs: dict[str, RunResult], test: str, check: str) -> None:
+    run = runs["faults"]
+    verdict, reason = _verdict(run, test)
+    assert verdict in ("inconclusive", "error"), (verdict, reason)
+    findings = [f for t in run.results["tests"] if t["name"] == test for f in t["findings"] if f["check"] == check]
+    assert any(f["verdict"] == "inconclusive" and "carried payload" in f["detail"] for f in findings), findings
+    assert run.status in (3, 4) and "Traceback" not in run.stderr
+
+
 def test_full_evidence_disk_is_an_error(runs: dict[str, RunResult]) -> None:
     run = runs["full"]
     verdict, reason = _verdict(run, "test_nothing_leaves_after_consent_is_withdrawn")

@@ -26,7 +26,7 @@ class ThreadedServers:
 
     def __init__(self, namespace: str | None) -> None:
         self.namespace = namespace
-        self._servers: list[tuple[socketserver.BaseServer, threading.Thread]] = []
+        self._servers: list[tuple[str, socketserver.BaseServer, threading.Thread]] = []
         self._others: list[Callable[[], None]] = []
 
     def adopt(self, close: Callable[[], None]) -> None:
@@ -42,14 +42,21 @@ class ThreadedServers:
         thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05},
                                   name=f"cloud-{name}", daemon=True)
         thread.start()
-        self._servers.append((server, thread))
+        self._servers.append((name, server, thread))
         return server
 
+    def stop(self, name: str) -> int:
+        """Stop the servers started under `name` or `name (...)`, the others keep serving (a fault a test
+        injects: one service of the cloud goes down). Returns how many stopped."""
+        stopping = [s for s in self._servers if s[0] == name or s[0].startswith(f"{name} (")]
+        for entry in stopping:
+            _shut(entry[1], entry[2])
+            self._servers.remove(entry)
+        return len(stopping)
+
     def close(self) -> None:
-        for server, thread in self._servers:
-            server.shutdown()
-            server.server_close()
-            thread.join(timeout=2)
+        for _, server, thread in self._servers:
+            _shut(server, thread)
         self._servers.clear()
         for close in self._others:
             close()
@@ -66,6 +73,12 @@ class EitherFamily(socketserver.BaseServer):
         if ":" in str(server_address[0]):
             self.address_family = socket.AF_INET6
         super().__init__(server_address, handler, bind_and_activate)  # type: ignore[call-arg]
+
+
+def _shut(server: socketserver.BaseServer, thread: threading.Thread) -> None:
+    server.shutdown()
+    server.server_close()
+    thread.join(timeout=2)
 
 
 class TlsAccepting(socketserver.BaseServer):

@@ -10,6 +10,10 @@ import pytest
 
 from harness.checks.consent import check_consent_withdrawal
 from harness.checks.locality import check_locality
+from suites.locality.test_personal_data import test_personal_data_stays_in_jurisdiction as personal_data_test
+from suites.minimization.test_declared_purpose import (
+    test_each_endpoint_receives_only_its_declared_categories as declared_purpose_test,
+)
 
 
 def _kill_capturer(directory: Path) -> int:
@@ -66,6 +70,28 @@ def test_vehicle_clock_jumps_back(rig, vehicle, vecu, judge):
     rig.clock.advance(-3600)
     rig.clock.sleep(120)
     judge(check_consent_withdrawal, latency_s=2.0)
+
+
+def _resolver_down(rig) -> None:
+    """The cloud's DNS resolver stops, UDP and TCP, while the rest of the cloud keeps serving: the
+    vehicle's lookups meet port unreachable and resets. It stays down for the rest of the run."""
+    assert rig.servers.stop("resolver") == 2
+
+
+@pytest.mark.clause("locality.regulated-data")
+def test_resolver_down_personal_data(rig, policy, vehicle, request, explore, judge):
+    """The suite's personal-data locality test, with the cloud's DNS resolver down before the ECU
+    starts: every service the vehicle dials by name is out of reach. Expect no pass: what the vehicle
+    would send was never seen."""
+    _resolver_down(rig)
+    personal_data_test(rig, policy, vehicle, request.getfixturevalue("vecu"), explore, judge)
+
+
+@pytest.mark.clause("minimization.declared-purpose")
+def test_resolver_down_declared_purpose(rig, policy, vehicle, vecu, explore, judge):
+    """The suite's declared-purpose minimization test with the resolver still down (the test above
+    stopped it). Expect no pass: name lookups alone show no destination what it receives."""
+    declared_purpose_test(rig, policy, vehicle, vecu, explore, judge)
 
 
 @pytest.mark.clause("locality.regulated-data")
