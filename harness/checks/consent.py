@@ -23,13 +23,11 @@ from harness.checks.timeline import (
     switch_periods,
 )
 from harness.checks.traffic import Sent, completeness, nothing_captured, purposes_for, vehicle_traffic
-from harness.checks.withdrawals import Withdrawal, longest_silence, promised_withdrawals, unexercised, withdrawal
+from harness.checks.withdrawals import ON, Withdrawal, longest_silence, promised_withdrawals, unexercised, withdrawal
 from harness.findings import Finding, Verdict
 from harness.net.evidence import Evidence
 from harness.policy.netmap import ConsentSwitch, Netmap
 from harness.policy.policy import Policy
-
-ON = "On"
 
 
 def _governed(netmap: Netmap, sent: list[Sent], categories: Iterable[str]) -> list[Sent]:
