@@ -23,7 +23,8 @@ from harness.net.evidence import Evidence
 from harness.policy.policy import Policy
 
 ROLLBACK, RESULT = "ota-rollback", "ota-result-notice"
-SUCCESS, FAILURES = "Success", ("Failed", "FailedRolledBack")
+ROLLED_BACK = "FailedRolledBack"
+SUCCESS, FAILURES = "Success", ("Failed", ROLLED_BACK)
 
 
 def _interruption(evidence: Evidence, run: CampaignRun, min_supply_v: float) -> str | None:
@@ -145,6 +146,10 @@ def check_result_notice(evidence: Evidence, policy: Policy, *, expected: list[st
         elif run.result in FAILURES and reason == "None":
             findings.append(Finding(RESULT, Verdict.FAIL, clause,
                                     f"campaign {ident}: the owner was told the update failed but not why", **where))
+        elif run.result == ROLLED_BACK and not installed:
+            findings.append(Finding(RESULT, Verdict.FAIL, clause, (
+                f"campaign {ident}: the owner was told the update was rolled back ({reason}), but no installation "
+                "had begun: nothing was rolled back"), **where))
         else:
             because = f" ({reason})" if run.result in FAILURES else ""
             findings.append(Finding(RESULT, Verdict.PASS, clause,
