@@ -99,7 +99,9 @@ def supply_dip(vehicle: Vehicle, monitor: SignalMonitor, volts: float = DIP_V,
     change(vehicle, "supply_restored", {"battery.lv_voltage": SUPPLY_V}, monitor)
 
 
-def _shown(monitor: SignalMonitor, values: dict[str, Value], timeout: float = 0.5) -> None:
+def _shown(monitor: SignalMonitor, values: dict[str, Value], timeout: float = 3.0) -> None:
+    # wall time for our own frames to come back off the bus: returns at once when they do, and a
+    # loaded 2-core machine has been seen to need more than half a second
     def on_bus(current: Any) -> bool:
         return all(_same(current.get(k), v) for k, v in values.items())
 
