@@ -26,6 +26,7 @@ from harness.vecu.services import build_services
 from harness.vecu.telematics import Gbt32960Reporter, MqttTelemetry, own_key_seal, platform_seal
 
 TICK_S = 0.005
+UPLINK_JOIN_S = 3.0  # an upload in flight may finish; the rig stops a vECU that takes 5 s
 NOTICE_PAGES = 3
 
 
@@ -81,6 +82,10 @@ class VirtualEcu:
     def run(self, stop: threading.Event) -> None:
         self.tx.start()
         self.diagnostics.start()
+        # the cloud side in a loop of its own: a name that does not resolve or a host that does not
+        # answer holds up an upload, never the vehicle's own CAN messages and answers
+        uplinks = threading.Thread(target=self._run_uplinks, args=(stop,), name="vecu-uplinks", daemon=True)
+        uplinks.start()
         try:
             while not stop.is_set():
                 asked = self._asked.wait(TICK_S)
@@ -91,12 +96,20 @@ class VirtualEcu:
                 self.switches.follow()
                 self.ota.tick(now, inputs)
                 self.announce.publish(self.ota.outputs(), self.answer if asked else ())
-                self.reporter.tick(now, inputs)
-                self.telemetry.tick(now, inputs)
-                for service in self.services:
-                    service.tick(now, inputs)
         finally:
+            stop.set()
+            uplinks.join(timeout=UPLINK_JOIN_S)
             self.close()
+
+    def _run_uplinks(self, stop: threading.Event) -> None:
+        """The reports, telemetry and services, each sending when due in vehicle time."""
+        while not stop.wait(TICK_S):
+            now = self.vehicle_time()
+            inputs = self.inputs.snapshot()
+            self.reporter.tick(now, inputs)
+            self.telemetry.tick(now, inputs)
+            for service in self.services:
+                service.tick(now, inputs)
 
     def close(self) -> None:
         self.diagnostics.close()
