@@ -115,8 +115,8 @@ class PreconditionPlayer:
 
     def play(self, state: Mapping[str, Value], label: str = "precondition example") -> str:
         """What the ECU showed after the state held: its OTA state."""
-        if self._status() != "WaitingSafeState":
-            self._waiting_update()
+        if self._status() != "WaitingSafeState" and not self._waiting_update():
+            return "installed"  # from the road, without waiting: the capture shows it to the check
         self.played += 1
         change(self.vehicle, label, state, self.monitor)
         if self.monitor.wait_for(lambda v: v.get("ota.status.state") in ("Installing", "Activating"), HOLD_S):
@@ -125,17 +125,31 @@ class PreconditionPlayer:
             return "installed"
         return self._status()
 
-    def _waiting_update(self) -> None:
-        """From the road the owner accepts a fresh campaign; its package arrives while driving."""
+    def _waiting_update(self) -> bool:
+        """From the road the owner accepts a fresh campaign; its package arrives while driving.
+        True once the update waits for a safe state; False if it installed while driving instead
+        (a violation the capture holds: it is run to its end and the check judges it)."""
         put(self.vehicle, "driving", self.monitor)
+        before = self._version()
         campaign_id, self.next_campaign = self.next_campaign, self.next_campaign + 1
-        campaign = self.backend.offer(example_campaign(campaign_id, INSTALL_MIN, next_version(self._version())))
+        campaign = self.backend.offer(example_campaign(campaign_id, INSTALL_MIN, next_version(before)))
         if self.hmi.wait_for_notice(campaign.campaign_id, timeout_vehicle_s=3600) is None:
             raise RuntimeError(f"campaign {campaign_id}: the ECU showed no notice")
         self.hmi.accept(campaign.campaign_id)
-        if self.forward.state_in({"WaitingSafeState"}, 1800) is None:
-            raise RuntimeError(f"campaign {campaign_id}: the update never waited for a safe state "
-                               f"(the ECU shows {self._status()})")
+
+        def decided(v: Mapping[str, Any]) -> bool:
+            state = v.get("ota.status.state")
+            return state in ("WaitingSafeState", "Installing", "Activating") or (
+                state in ENDED and self._version() != before)
+
+        if not self.forward.until(decided, 1800):
+            raise RuntimeError(f"campaign {campaign_id}: the update neither waited for a safe state nor "
+                               f"installed (the ECU shows {self._status()})")
+        if self._status() == "WaitingSafeState":
+            return True
+        self.installed += 1
+        self.forward.state_in(set(ENDED), 3600)
+        return False
 
     def _status(self) -> str:
         return str(self.monitor.value("ota.status.state", "Idle"))
