@@ -160,7 +160,7 @@ def _deferrals(ident: int, status: list[CanRecord], start: float, vehicle: Vehic
     decision the ECU took on that state, in a cycle after it had seen it (however fast time ran)."""
     told: dict[str, int] = {}
     wrong: list[tuple[CanRecord, str, str]] = []
-    for before, record in zip(status, status[1:], strict=False):
+    for i, (before, record) in enumerate(zip(status, status[1:], strict=False)):
         if record.time >= start or not _waiting(record, ident):
             continue
         state = vehicle.at(record.time)
@@ -178,7 +178,11 @@ def _deferrals(ident: int, status: list[CanRecord], start: float, vehicle: Vehic
         if not settled and not answered:
             continue
         if reason not in allowed:
-            wrong.append((record, reason, ", ".join(failed.values())))
+            # a wrong reason counts once two frames before it already showed this state: one tick
+            # can send its status twice (cyclic and answered) from inputs read before the change
+            prior = status[i - 1] if i > 0 else None
+            if settled and prior is not None and _waiting(prior, ident) and vehicle.at(prior.time) == state:
+                wrong.append((record, reason, ", ".join(failed.values())))
             continue
         told[reason] = told.get(reason, 0) + 1
         seen.update(s.name for s in promised if s.holds(state))
