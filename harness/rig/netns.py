@@ -10,6 +10,7 @@ import ctypes.util
 import os
 import re
 import shutil
+import signal
 import subprocess
 import threading
 from collections.abc import Iterator, Sequence
@@ -19,6 +20,7 @@ from pathlib import Path
 from harness.errors import RigError
 
 CLONE_NEWNET = 0x40000000
+PR_SET_PDEATHSIG = 1
 NETNS_DIR = Path("/run/netns")
 _OWNED = re.compile(r"^hv(?P<pid>\d+)[a-z]+$")
 
@@ -114,6 +116,13 @@ def entered(name: str) -> Iterator[None]:
     finally:
         os.close(target)
         os.close(own)
+
+
+def die_with_parent() -> None:
+    """For `preexec_fn`: a harness killed outright takes the process along (SIGTERM, which the vECU and
+    the broker handle), since the namespace sweep removes namespaces but cannot reach a process.
+    The parent is the thread that started it, so start such processes from the main thread."""
+    _libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
 def exec_argv(name: str, argv: Sequence[str]) -> list[str]:

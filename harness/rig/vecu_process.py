@@ -14,7 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from harness.errors import RigError
-from harness.rig.netns import exec_argv
+from harness.rig.netns import die_with_parent, exec_argv
 
 
 class VecuProcess:
@@ -39,7 +39,8 @@ class VecuProcess:
         log = self.log_path.open("a" if self._process is not None else "w", encoding="utf-8")  # a restart appends
         env = dict(os.environ, PYTHONUNBUFFERED="1", **self.env)
         self._process = subprocess.Popen(self.argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                         stderr=log, text=True, env=env, start_new_session=True)
+                                         stderr=log, text=True, env=env, start_new_session=True,
+                                         preexec_fn=die_with_parent)
         log.close()
         threading.Thread(target=self._watch_stdout, daemon=True).start()
         if not self._ready.wait(timeout):

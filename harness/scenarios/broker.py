@@ -7,10 +7,7 @@ and stops with the rig."""
 
 from __future__ import annotations
 
-import ctypes
-import ctypes.util
 import shutil
-import signal
 import socket
 import subprocess
 import time
@@ -23,7 +20,6 @@ from harness.rig.config import Endpoint
 from harness.scenarios.rig_ca import RigCa
 
 START_TIMEOUT_S = 5.0
-PR_SET_PDEATHSIG = 1
 
 
 def mosquitto_path() -> str:
@@ -52,12 +48,6 @@ def config_text(endpoints: Sequence[Endpoint], ca: RigCa | None, directory: Path
     return "\n".join(lines) + "\n"
 
 
-def _die_with_parent() -> None:
-    """A harness killed outright takes its broker along: the namespace sweep cannot reach a process."""
-    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
-    libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
-
-
 class MosquittoBroker:
     """One broker process in `namespace`, listening for every endpoint given; `close()` stops it."""
 
@@ -73,7 +63,7 @@ class MosquittoBroker:
         argv = netns.exec_argv(self.namespace, [mosquitto_path(), "-c", str(self.config)])
         with self.log.open("wb") as log:
             self._process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                             preexec_fn=_die_with_parent)
+                                             preexec_fn=netns.die_with_parent)
         deadline = time.monotonic() + START_TIMEOUT_S
         while time.monotonic() < deadline:
             if self._process.poll() is not None:
