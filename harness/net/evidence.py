@@ -17,13 +17,7 @@ from harness.net.flows import TCP, Flow, FlowTable
 from harness.net.gbt32960_crypto import UnitKeys
 from harness.net.keylog import KeyLog
 from harness.net.pcapfile import LINKTYPE_CAN_SOCKETCAN, CaptureInfo, iter_records, parse_socketcan
-from harness.net.tls import (
-    looks_like_tls,
-    parse_client_hello,
-    sends_application_data,
-    server_chose_tls13,
-    split_records,
-)
+from harness.net.tls import looks_like_tls, tls_session
 from harness.net.vehicle_time import VehicleTime
 from harness.truth.from_can import track_from_can
 from harness.truth.model import GroundTruth
@@ -221,15 +215,9 @@ def _locked_tls_sessions(flows: Iterable[Flow]) -> int:
     """TLS sessions in the capture that carry application data the key log holds no secret for."""
     locked = 0
     for flow in flows:
-        client = flow.to_server.stream()[0] if flow.protocol == TCP else b""
-        if not looks_like_tls(client):
+        if flow.protocol != TCP or not looks_like_tls(flow.to_server.stream()[0]):
             continue
-        records, _ = split_records(client)
-        answers, _ = split_records(flow.to_client.stream()[0])
-        tls13 = server_chose_tls13(answers)
-        if not sends_application_data(records, True, tls13) and not sends_application_data(answers, False, tls13):
-            continue
-        random = parse_client_hello(records).random
-        if flow.keys is None or not random or flow.keys.has_session(random) is None:
+        session = tls_session(flow)  # read once per flow, shared with the decoders
+        if (session.data_records(True) or session.data_records(False)) and session.secrets() is None:
             locked += 1
     return locked
