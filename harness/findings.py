@@ -62,3 +62,10 @@ class Finding:
 
 def overall(findings: Iterable[Finding]) -> Verdict:
     return worst(f.verdict for f in findings)
+
+
+def doubt(findings: list[Finding], check: str, clause: str, reason: str, protocol: str) -> None:
+    """Where every finding so far passes, add that the passes rest on evidence that may be incomplete
+    (`reason`): the verdict becomes inconclusive. A fail or inconclusive already found stands alone."""
+    if all(f.verdict is Verdict.PASS for f in findings):
+        findings.append(Finding(check, Verdict.INCONCLUSIVE, clause, reason, protocol=protocol))

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import Any
 
 from harness.checks.registry import register
-from harness.findings import Finding, Verdict
+from harness.findings import Finding, Verdict, doubt
 from harness.net.evidence import CanRecord, Evidence
 from harness.policy.policy import Policy
 
@@ -51,10 +51,9 @@ def check_consent(evidence: Evidence, policy: Policy, *, installation_expected: 
                                     protocol="can"))
         else:
             findings.append(Finding(CHECK, Verdict.PASS, clause, "no installation took place", protocol="can"))
-    if lost and all(f.verdict is Verdict.PASS for f in findings):
-        findings.append(Finding(CHECK, Verdict.INCONCLUSIVE, clause,
-                                f"CAN recording lost frames of {lost}; the order of events is not certain",
-                                protocol="can"))
+    if lost:
+        doubt(findings, CHECK, clause, f"CAN recording lost frames of {lost}; the order of events is not certain",
+              "can")
     return findings
 
 

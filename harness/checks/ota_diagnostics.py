@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import Any
 
 from harness.checks.ota_situations import parse_situations, unseen
-from harness.checks.ota_timeline import VehicleTimeline, describe_vehicle, losses
+from harness.checks.ota_timeline import VehicleTimeline, describe_vehicle, doubt_lost_frames
 from harness.checks.registry import register
 from harness.diag.transcript import UdsExchange, doip_exchanges, isotp_exchanges
 from harness.findings import Finding, Verdict
@@ -89,10 +89,8 @@ def check_programming_session(evidence: Evidence, policy: Policy, *, transports:
         findings += [replace(f, protocol=transport) for f in unseen(
             CHECK, clause, [replace(s, name=f"{transport}: {s.name}") for s in promised], seen,
             "no programming session was requested and answered in it")]
-    lost = losses(evidence, ("vehicle.speed_kph",))
-    if lost and all(f.verdict is Verdict.PASS for f in findings):
-        findings.append(Finding(CHECK, Verdict.INCONCLUSIVE, clause,
-                                f"CAN recording lost frames of {lost}; the vehicle state is uncertain", protocol="can"))
+    doubt_lost_frames(findings, evidence, CHECK, clause, ("vehicle.speed_kph",),
+                      "the vehicle state is uncertain")
     return findings
 
 

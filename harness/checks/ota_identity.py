@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.serialization import load_pem_public_key
 from harness.checks.ota_timeline import INSTALLING, campaign_runs, shown, status_records, version_of
 from harness.checks.registry import register
 from harness.diag.transcript import UdsExchange, doip_exchanges, isotp_exchanges
-from harness.findings import Finding, Verdict
+from harness.findings import Finding, Verdict, doubt
 from harness.net.evidence import Evidence
 from harness.net.ota_campaign import CampaignMetadata
 from harness.net.ota_wire import (
@@ -51,7 +51,7 @@ def check_software_identification(evidence: Evidence, policy: Policy, *, trust_a
     reads = sorted(software_reads(uds), key=lambda e: e.time)
     exchanges = http_exchanges(evidence.flows)
     served = served_campaigns(exchanges, opaque_sessions(evidence.flows))
-    unread = f" ({served.unread()})" if served.opaque else ""
+    unread = served.unread_detail()
     runs = campaign_runs(evidence)
     findings = _identification(evidence, reads, runs, served.campaigns, clause, unread)
     key = _key(trust_anchor)
@@ -60,10 +60,9 @@ def check_software_identification(evidence: Evidence, policy: Policy, *, trust_a
             run.install_start.values.get("ota.status.state") in INSTALLING | {"Completed"}
         findings.append(_authenticity(ident, installed, served.campaigns.get(ident), exchanges, key, clause,
                                       unread))
-    hidden = served.hidden_note()
-    if hidden and all(f.verdict is Verdict.PASS for f in findings):
-        findings.append(Finding(CHECK, Verdict.INCONCLUSIVE, clause, f"{hidden}: the version or package judged "
-                                "may not be the one the vehicle got", protocol="tls"))
+    if hidden := served.hidden_note():
+        doubt(findings, CHECK, clause, f"{hidden}: the version or package judged may not be the one the vehicle got",
+              "tls")
     return findings
 
 

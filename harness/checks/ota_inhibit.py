@@ -10,7 +10,14 @@ import statistics
 from typing import Any
 
 from harness.checks.ota_situations import parse_situations, unseen
-from harness.checks.ota_timeline import INSTALLING, STATE, CampaignRun, VehicleTimeline, campaign_runs, losses
+from harness.checks.ota_timeline import (
+    INSTALLING,
+    STATE,
+    CampaignRun,
+    VehicleTimeline,
+    campaign_runs,
+    doubt_lost_frames,
+)
 from harness.checks.registry import register
 from harness.findings import Finding, Verdict
 from harness.net.evidence import CanRecord, Evidence
@@ -108,11 +115,8 @@ def check_drive_inhibit(evidence: Evidence, policy: Policy, *, installation_expe
     if not findings:
         findings.append(Finding(INHIBIT, Verdict.INCONCLUSIVE, clause,
                                 "no installation window was shown on CAN", protocol="can"))
-    lost = losses(evidence, ("ota.inhibit.reason", "ota.status.state"))
-    if lost and all(f.verdict is Verdict.PASS for f in findings):
-        findings.append(Finding(INHIBIT, Verdict.INCONCLUSIVE, clause,
-                                f"CAN recording lost frames of {lost}; an uninhibited moment may be missing",
-                                protocol="can"))
+    doubt_lost_frames(findings, evidence, INHIBIT, clause, ("ota.inhibit.reason", "ota.status.state"),
+                      "an uninhibited moment may be missing")
     return findings
 
 

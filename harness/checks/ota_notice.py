@@ -9,9 +9,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from harness.checks.ota_timeline import INSTALLING, losses, status_records
+from harness.checks.ota_timeline import INSTALLING, doubt_lost_frames, status_records
 from harness.checks.registry import register
-from harness.findings import Finding, Verdict
+from harness.findings import Finding, Verdict, doubt
 from harness.net.evidence import CanRecord, Evidence
 from harness.net.ota_campaign import CAUTIONS, FUNCTIONS, CampaignMetadata, bitmask
 from harness.net.ota_wire import http_exchanges, opaque_sessions, package_downloads, served_campaigns
@@ -92,20 +92,15 @@ def check_notice(evidence: Evidence, policy: Policy, *, campaign_id: int | None 
     findings: list[Finding] = []
     for ident in wanted:
         findings += _judge(ident, served.campaigns.get(ident), served.malformed.get(ident), shown, status,
-                           exchanges, clause, served.unread())
-    hidden = served.hidden_note()
-    if hidden and all(f.verdict is Verdict.PASS for f in findings):
-        findings.append(Finding(CHECK, Verdict.INCONCLUSIVE, clause, f"{hidden}: the notice may have been judged "
-                                "against a campaign the vehicle was not last sent", protocol="tls"))
-    lost = losses(evidence, ("ota.notice.page", "ota.status.state"))
-    if lost and all(f.verdict is Verdict.PASS for f in findings):
-        findings.append(Finding(CHECK, Verdict.INCONCLUSIVE, clause,
-                                f"CAN recording lost frames of {lost}; a page of the notice may be missing",
-                                protocol="can"))
+                           exchanges, clause, served.unread_detail())
+    if hidden := served.hidden_note():
+        doubt(findings, CHECK, clause, f"{hidden}: the notice may have been judged against a campaign the vehicle "
+              "was not last sent", "tls")
+    doubt_lost_frames(findings, evidence, CHECK, clause, ("ota.notice.page", "ota.status.state"),
+                      "a page of the notice may be missing")
     problems = "; ".join(evidence.completeness_problems())
-    if problems and all(f.verdict is Verdict.PASS for f in findings):
-        findings.append(Finding(CHECK, Verdict.INCONCLUSIVE, clause,
-                                f"{problems}: a download before the notice could have been missed", protocol="http"))
+    if problems:
+        doubt(findings, CHECK, clause, f"{problems}: a download before the notice could have been missed", "http")
     return findings
 
 
@@ -117,8 +112,8 @@ def _judge(ident: int, campaign: CampaignMetadata | None, malformed: str | None,
                             f"campaign {ident}: the backend's metadata is malformed, so the notice cannot be "
                             f"judged against it: {malformed}", protocol="http")]
         return [Finding(CHECK, Verdict.INCONCLUSIVE, clause,
-                        f"campaign {ident}: its metadata is not in the capture"
-                        f"{f' ({unread})' if unread else ''}; nothing to compare the notice with",
+                        f"campaign {ident}: its metadata is not in the capture{unread}; nothing to compare the "
+                        "notice with",
                         protocol="http")]
     mine = [d for d in shown if d.campaign_id == ident]
     downloads = package_downloads(exchanges, campaign.package_url)

@@ -12,7 +12,7 @@ from harness.checks.ota_timeline import (
     INSTALLING,
     CampaignRun,
     campaign_runs,
-    losses,
+    doubt_lost_frames,
     shown,
     silences,
     version_of,
@@ -66,11 +66,8 @@ def check_rollback(evidence: Evidence, policy: Policy, *, interruption_expected:
     if not runs:
         findings.append(Finding(ROLLBACK, Verdict.INCONCLUSIVE if interruption_expected else Verdict.PASS, clause,
                                 "no update began", protocol="can"))
-    lost = losses(evidence, ("ota.status.state", "ota.inhibit.reason"))
-    if lost and all(f.verdict is Verdict.PASS for f in findings):
-        findings.append(Finding(ROLLBACK, Verdict.INCONCLUSIVE, clause,
-                                f"CAN recording lost frames of {lost}; the recovery may not be shown whole",
-                                protocol="can"))
+    doubt_lost_frames(findings, evidence, ROLLBACK, clause, ("ota.status.state", "ota.inhibit.reason"),
+                      "the recovery may not be shown whole")
     return findings
 
 
@@ -163,8 +160,6 @@ def check_result_notice(evidence: Evidence, policy: Policy, *, expected: list[st
                                     protocol="can"))
     if not runs:
         findings.append(Finding(RESULT, Verdict.INCONCLUSIVE, clause, "no update began", protocol="can"))
-    lost = losses(evidence, ("ota.status.state",))
-    if lost and all(f.verdict is Verdict.PASS for f in findings):
-        findings.append(Finding(RESULT, Verdict.INCONCLUSIVE, clause,
-                                f"CAN recording lost frames of {lost}; a result may have been missed", protocol="can"))
+    doubt_lost_frames(findings, evidence, RESULT, clause, ("ota.status.state",),
+                      "a result may have been missed")
     return findings

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from harness.checks.ota_timeline import campaign_runs, losses
+from harness.checks.ota_timeline import campaign_runs, doubt_lost_frames
 from harness.checks.registry import register
-from harness.findings import Finding, Verdict
+from harness.findings import Finding, Verdict, doubt
 from harness.net.evidence import CanRecord, Evidence
 from harness.net.ota_wire import http_exchanges, opaque_sessions, served_campaigns
 from harness.policy.policy import Policy
@@ -54,7 +54,7 @@ def check_performance_disclosure(evidence: Evidence, policy: Policy, *,
             if campaign is None:
                 findings.append(Finding(CHECK, Verdict.INCONCLUSIVE, clause, (
                     f"campaign {ident}: its declared changes are not in the capture"
-                    f"{f' ({served.unread()})' if served.opaque else ''}, so the limits cannot be compared with them"),
+                    f"{served.unread_detail()}, so the limits cannot be compared with them"),
                     protocol="http"))
                 continue
             declared = campaign.declared_changes
@@ -64,13 +64,10 @@ def check_performance_disclosure(evidence: Evidence, policy: Policy, *,
         findings.append(Finding(CHECK, verdict, clause, "no update completed, so no performance change to compare",
                                 protocol="can"))
     hidden = served.hidden_note() if declared_changes is None else ""
-    if hidden and completed and all(f.verdict is Verdict.PASS for f in findings):
-        findings.append(Finding(CHECK, Verdict.INCONCLUSIVE, clause, f"{hidden}: the changes the campaign declared "
-                                "there are unknown", protocol="tls"))
-    lost = losses(evidence, ("limits.usable_capacity_kwh", "ota.status.state"))
-    if lost and all(f.verdict is Verdict.PASS for f in findings):
-        findings.append(Finding(CHECK, Verdict.INCONCLUSIVE, clause,
-                                f"CAN recording lost frames of {lost}; a change may have been missed", protocol="can"))
+    if hidden and completed:
+        doubt(findings, CHECK, clause, f"{hidden}: the changes the campaign declared there are unknown", "tls")
+    doubt_lost_frames(findings, evidence, CHECK, clause, ("limits.usable_capacity_kwh", "ota.status.state"),
+                      "a change may have been missed")
     return findings
 
 

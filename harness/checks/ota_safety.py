@@ -19,11 +19,11 @@ from harness.checks.ota_timeline import (
     VehicleTimeline,
     campaign_runs,
     describe_vehicle,
-    losses,
+    doubt_lost_frames,
     status_records,
 )
 from harness.checks.registry import register
-from harness.findings import Finding, Verdict
+from harness.findings import Finding, Verdict, doubt
 from harness.net.evidence import CanRecord, Evidence
 from harness.net.ota_wire import http_exchanges, opaque_sessions, served_campaigns
 from harness.policy.policy import Policy
@@ -114,7 +114,7 @@ def check_safe_state(evidence: Evidence, policy: Policy, *, installation_expecte
         missing = [n for n in NEEDED if n not in state]
         if missing or rule is None:
             what = f"vehicle signals {missing}" if missing else "the campaign's minimum state of charge" + (
-                f" ({served.unread()})" if served is not None and served.opaque else "")
+                served.unread_detail() if served is not None else "")
             findings.append(Finding(SAFE_STATE, Verdict.INCONCLUSIVE, clause,
                                     f"campaign {ident}: installation began but {what} could not be observed",
                                     **where))
@@ -138,17 +138,14 @@ def check_safe_state(evidence: Evidence, policy: Policy, *, installation_expecte
         findings.append(Finding(SAFE_STATE, verdict, clause, "no installation began" + (
             ", so the installation's preconditions were not exercised" if installation_expected else ""),
             protocol="can"))
-    hidden = served.hidden_note() if served is not None else ""
-    if hidden and all(f.verdict is Verdict.PASS for f in findings):
-        findings.append(Finding(SAFE_STATE, Verdict.INCONCLUSIVE, clause, f"{hidden}: the campaign's minimum state "
-                                "of charge may differ from the one judged", protocol="tls"))
+    if hidden := served.hidden_note() if served is not None else "":
+        doubt(findings, SAFE_STATE, clause, f"{hidden}: the campaign's minimum state of charge may differ from the "
+              "one judged", "tls")
     findings += unseen(SAFE_STATE, clause, promised, seen,
                        "the ECU was never seen waiting (with the rule's reason) or beginning to install in it")
-    lost = losses(evidence, ("ota.status.state", "vehicle.speed_kph", "battery.soc_pct"))
-    if lost and all(f.verdict is Verdict.PASS for f in findings):
-        findings.append(Finding(SAFE_STATE, Verdict.INCONCLUSIVE, clause,
-                                f"CAN recording lost frames of {lost}; the state at installation is uncertain",
-                                protocol="can"))
+    doubt_lost_frames(findings, evidence, SAFE_STATE, clause,
+                      ("ota.status.state", "vehicle.speed_kph", "battery.soc_pct"),
+                      "the state at installation is uncertain")
     return findings
 
 

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
+from harness.findings import Finding, doubt
 from harness.net.evidence import CanRecord, Evidence
 
 STATE, CAMPAIGN, RESULT, REASON = "ota.status.state", "ota.status.campaign_id", "ota.status.result", \
@@ -217,6 +218,15 @@ def losses(evidence: Evidence, signals: Iterable[str]) -> dict[str, int]:
     messages = dict.fromkeys(m for name in signals for m in carrying(evidence.can, name))
     found = {m: lost_frames(evidence.can, m) for m in messages}
     return {m: n for m, n in found.items() if n}
+
+
+def doubt_lost_frames(findings: list[Finding], evidence: Evidence, check: str, clause: str,
+                      signals: Iterable[str], missing: str) -> None:
+    """Passes judged on CAN messages the recording lost frames of are inconclusive: `missing` says
+    what the lost frames may have held."""
+    lost = losses(evidence, signals)
+    if lost:
+        doubt(findings, check, clause, f"CAN recording lost frames of {lost}; {missing}", "can")
 
 
 def silences(records: list[CanRecord], signal: str) -> list[tuple[float, float]]:

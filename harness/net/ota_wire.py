@@ -167,6 +167,10 @@ class ServedCampaigns:
         more = f" (and {len(self.opaque) - 3} more)" if len(self.opaque) > 3 else ""
         return f"{len(self.opaque)} TLS session{'s' if len(self.opaque) != 1 else ''} not read: {shown}{more}"
 
+    def unread_detail(self) -> str:
+        """`unread()` as a parenthesis to append to a finding's detail ("" when nothing was unread)."""
+        return f" ({self.unread()})" if self.opaque else ""
+
     def hidden_note(self) -> str:
         """What a verdict that relies on the campaigns must say when some backend sessions were not read
         ("" when none): the campaign or package judged may not be the one the vehicle got."""
