@@ -82,8 +82,6 @@ def http_exchanges(flows: FlowTable) -> list[Exchange]:
             received, _, received_times = flow.to_client.stream_with_times()
         else:
             continue
-        if not looks_like_http(sent):
-            continue
         exchanges += _exchanges(sent, sent_times, received, received_times, str(flow.server), server_name)
     exchanges.sort(key=lambda e: e.time)
     return exchanges
