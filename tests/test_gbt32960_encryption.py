@@ -31,6 +31,7 @@ from harness.net.gbt32960_frames import iter_frames, looks_like_gbt32960
 from harness.net.payloads import describe
 from harness.rig.config import load_rig
 from tests.capture_builder import CN_PLATFORM, EU_EXPORT, NETMAP, VEHICLE, VIN, CaptureBuilder
+from tests.gbt_reports import full_report
 from tests.harness_runner import ROOT
 from tests.synthetic_evidence import Conversation, policy
 from tests.synthetic_evidence import evidence as plain_evidence
@@ -51,11 +52,7 @@ def rsa_keys(seed: int = 0) -> UnitKeys:
 
 
 def report(**extra: object) -> bytes:
-    units: dict[str, object] = dict(
-        vehicle=gbt32960.VehicleData(speed_kmh=50.0, soc_pct=80), motors=[gbt32960.MotorData()],
-        location=gbt32960.Location(31.2304, 121.4737), extremes=gbt32960.Extremes(), alarms=gbt32960.Alarms())
-    units.update(extra)
-    return gbt32960.build_realtime(VIN, WHEN, **units)  # type: ignore[arg-type]
+    return full_report(VIN, WHEN, **extra)
 
 
 LOGIN = gbt32960.build_login(VIN, WHEN, 1, "89860012345678901234")

@@ -10,6 +10,7 @@ from scapy.packet import Raw
 from harness.checks.national_platform import check_national_platform
 from harness.findings import Verdict, overall
 from harness.net import gbt32960
+from tests.gbt_reports import full_report
 from tests.synthetic_evidence import Conversation, evidence, http_post, policy
 
 VIN = "LHVTEST0000000001"
@@ -18,11 +19,7 @@ EV_UNITS = [0x01, 0x02, 0x05, 0x06, 0x07]
 
 
 def _report(**extra: object) -> bytes:
-    units: dict[str, object] = dict(
-        vehicle=gbt32960.VehicleData(speed_kmh=50.0, soc_pct=80), motors=[gbt32960.MotorData()],
-        location=gbt32960.Location(31.2304, 121.4737), extremes=gbt32960.Extremes(), alarms=gbt32960.Alarms())
-    units.update(extra)
-    return gbt32960.build_realtime(VIN, WHEN, **units)  # type: ignore[arg-type]
+    return full_report(VIN, WHEN, **extra)
 
 
 def _session(*frames: bytes, login: bool = True) -> Conversation:
