@@ -20,9 +20,7 @@ from harness.checks.registry import name_of
 from harness.diag.rig import RigDiagnostics
 from harness.errors import HarnessError, RigError
 from harness.findings import Finding, Verdict
-from harness.net.evidence import Evidence, load_evidence
-from harness.net.gbt32960_crypto import readable_unit_key
-from harness.net.keylog import readable_keylog, recorded_problem
+from harness.net.evidence import Evidence, load_evidence_with
 from harness.paths import default_rig
 from harness.policy.policy import Policy
 from harness.policy.profile import Profile, load_profile
@@ -140,20 +138,12 @@ class Capture:
             self.record.evidence = {
                 "capture": _relative(result.capture, self.base), "can_log": _relative(result.can_log, self.base),
                 "scenario_log": _relative(result.scenario_log, self.base), "truth": _relative(truth_file, self.base)}
-            keys = None
-            if result.keylog is not None:  # the vehicle's TLS secrets: without them its TLS flows stay opaque
-                self.record.evidence["keylog"] = _relative(result.keylog, self.base)
-                keys = readable_keylog(result.keylog)
-            problem = None
-            if result.keylog_problem is not None:  # a bench's key log that may lack secrets, and why
-                self.record.evidence["keylog_problem"] = _relative(result.keylog_problem, self.base)
-                problem = recorded_problem(result.keylog_problem)
-            unit_keys = None
-            if result.unit_key is not None:  # the platform's key: without it encrypted GB/T 32960 units stay opaque
-                self.record.evidence["gbt32960_key"] = _relative(result.unit_key, self.base)
-                unit_keys = readable_unit_key(result.unit_key)
-            self._evidence = load_evidence(result.capture, self.rig.codec, keys, truth=truth, keylog_problem=problem,
-                                           unit_keys=unit_keys)
+            # the vehicle's TLS secrets, why a bench's may be missing, the GB/T 32960 platform's key:
+            # without them its TLS flows and encrypted data units stay opaque
+            files = {name: path for name, path in (("keylog", result.keylog), ("keylog_problem", result.keylog_problem),
+                                                   ("gbt32960_key", result.unit_key)) if path is not None}
+            self.record.evidence.update({name: _relative(path, self.base) for name, path in files.items()})
+            self._evidence = load_evidence_with(result.capture, self.rig.codec, files, truth)
             self.record.capture_stats = {
                 "packets": self._evidence.packets, "dropped": result.stats.dropped,
                 "capture_reported": result.stats.reported, "can_frames": result.can_frames,

@@ -5,7 +5,7 @@ Built the same way live and offline, so replaying a capture gives the same verdi
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -14,8 +14,8 @@ from harness.can.bus_errors import CanError
 from harness.can.codec import Value, VehicleCodec
 from harness.net.dns import DnsNames, collect_names
 from harness.net.flows import TCP, Flow, FlowTable
-from harness.net.gbt32960_crypto import UnitKeys
-from harness.net.keylog import KeyLog
+from harness.net.gbt32960_crypto import UnitKeys, readable_unit_key
+from harness.net.keylog import KeyLog, readable_keylog, recorded_problem
 from harness.net.pcapfile import LINKTYPE_CAN_SOCKETCAN, CaptureInfo, iter_records, parse_socketcan
 from harness.net.tls import looks_like_tls, tls_session
 from harness.net.vehicle_time import VehicleTime
@@ -209,6 +209,21 @@ def load_evidence(path: Path, codec: VehicleCodec | None, keys: KeyLog | None = 
         table.recognition.truth = (truth or GroundTruth()).with_track(track)
     return Evidence(path, table, records, info, frames, gaps, can_errors=errors, ecu_expected=tuple(sorted(cycles)),
                     ecu_activity=activity, keylog_problem=keylog_problem)
+
+
+# the files a run keeps beside a capture that change how it is read, by their names in a test's
+# evidence record: the vehicle's TLS secrets, why they may be missing, the GB/T 32960 platform's key
+READ_WITH = ("keylog", "keylog_problem", "gbt32960_key")
+
+
+def load_evidence_with(capture: Path, codec: VehicleCodec | None, files: Mapping[str, Path],
+                       truth: GroundTruth | None = None) -> Evidence:
+    """The evidence in a capture read with the files kept beside it (`files`, keyed as READ_WITH),
+    the same way in a live run and on replay."""
+    keylog, problem, unit_key = (files.get(name) for name in READ_WITH)
+    return load_evidence(capture, codec, readable_keylog(keylog) if keylog else None, truth,
+                         unit_keys=readable_unit_key(unit_key) if unit_key else None,
+                         keylog_problem=recorded_problem(problem) if problem else None)
 
 
 def _locked_tls_sessions(flows: Iterable[Flow]) -> int:

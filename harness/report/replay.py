@@ -17,9 +17,7 @@ from harness.can.codec import VehicleCodec
 from harness.checks.registry import check_named
 from harness.errors import HarnessError
 from harness.findings import Finding, Verdict, worst
-from harness.net.evidence import load_evidence
-from harness.net.gbt32960_crypto import readable_unit_key
-from harness.net.keylog import readable_keylog, recorded_problem
+from harness.net.evidence import READ_WITH, load_evidence_with
 from harness.policy.netmap import load_netmap
 from harness.policy.policy import Policy
 from harness.policy.profile import load_profile
@@ -148,13 +146,9 @@ def _replay_test(bundle: Bundle, test: dict[str, Any], policy: Policy, codec: Ve
     if not capture or not bundle.path(capture).is_file():
         result.reason = result.reason if recorded == "error" else "the bundle holds no capture for this test"
         return result
-    keylog = (test.get("evidence") or {}).get("keylog")
-    keys = readable_keylog(bundle.path(keylog)) if keylog else None  # the same secrets the live run read with
-    noted = (test.get("evidence") or {}).get("keylog_problem")
-    unit_key = (test.get("evidence") or {}).get("gbt32960_key")  # the platform's key, as the run read with it
-    evidence = load_evidence(bundle.path(capture), codec, keys, truth=_truth(bundle, test),
-                             keylog_problem=recorded_problem(bundle.path(noted)) if noted else None,
-                             unit_keys=readable_unit_key(bundle.path(unit_key)) if unit_key else None)
+    recorded_files = test.get("evidence") or {}  # the same secrets and keys the live run read with
+    files = {name: bundle.path(recorded_files[name]) for name in READ_WITH if recorded_files.get(name)}
+    evidence = load_evidence_with(bundle.path(capture), codec, files, _truth(bundle, test))
     findings: list[Finding] = []
     try:
         for entry in checks:
