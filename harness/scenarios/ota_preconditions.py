@@ -140,7 +140,7 @@ class PreconditionPlayer:
         def decided(v: Mapping[str, Any]) -> bool:
             state = v.get("ota.status.state")
             return state in ("WaitingSafeState", "Installing", "Activating") or (
-                state in ENDED and self._version() != before)
+                state in ENDED and self._version(v) != before)
 
         if not self.forward.until(decided, 1800):
             raise RuntimeError(f"campaign {campaign_id}: the update neither waited for a safe state nor "
@@ -154,8 +154,8 @@ class PreconditionPlayer:
     def _status(self) -> str:
         return str(self.monitor.value("ota.status.state", "Idle"))
 
-    def _version(self) -> tuple[int, int, int]:
-        v: Mapping[str, Any] = self.monitor.snapshot()
+    def _version(self, values: Mapping[str, Any] | None = None) -> tuple[int, int, int]:
+        v: Mapping[str, Any] = self.monitor.snapshot() if values is None else values
         return (int(v.get("ota.status.version_major", 1)), int(v.get("ota.status.version_minor", 0)),
                 int(v.get("ota.status.version_patch", 0)))
 
