@@ -34,6 +34,7 @@ from harness.rig.vecu_process import VecuProcess
 from harness.scenarios.explore import Explorer, parse_seed
 from harness.scenarios.fastforward import FastForward
 from harness.scenarios.hmi import OwnerScreen
+from harness.scenarios.late_nodes import Withheld
 from harness.scenarios.ota_backend import OtaBackend
 from harness.scenarios.vehicle import Vehicle
 from harness.truth.files import dump_truth
@@ -59,6 +60,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "clause(*rule_ids): the rules (and so the clauses) a test verifies")
+    config.addinivalue_line("markers", "withheld(*signals): the messages carrying these signals (none named: the "
+                            "owner's privacy switches) stay off the bus from before the ECU starts until "
+                            "the test calls withheld.release()")
     reports = config.getoption("--harness-reports")
     config.stash[RECORD] = RunRecord(
         profile=config.getoption("--profile"), rig=str(config.getoption("--rig") or default_rig()),
@@ -163,7 +167,30 @@ def _test_dir(rig: RigSession, nodeid: str) -> Path:
 
 
 @pytest.fixture
-def capture(rig: RigSession, request: pytest.FixtureRequest) -> Iterator[Capture]:
+def withheld(rig: RigSession, policy: Policy, request: pytest.FixtureRequest) -> Iterator[Withheld]:
+    """A node of the vehicle that boots late: what the `withheld` marker names is held off the bus
+    before the capture starts (so the recording shows it absent since the ECU's start) until
+    `withheld.release()`, and released in any case when the test ends. Without the marker, nothing."""
+    assert rig.tx is not None
+    marker = request.node.get_closest_marker("withheld")
+    signals = () if marker is None else tuple(marker.args) or tuple(s.signal for s in policy.netmap.consents)
+    held = Withheld(rig.tx, rig.monitor, rig.scenario, signals)
+    missing = held.not_sent()
+    if missing:  # a node on the bench sends it: the situation cannot be brought about, nothing was observed
+        record: TestRecord = request.node.stash.get(TEST, None) or _new_record(request.node, request.config)
+        record.verdict, record.judged = Verdict.INCONCLUSIVE, True
+        record.reason = (f"the harness does not send {', '.join(missing)} on this rig (another node does), so it "
+                         "cannot hold it back: the test's situation was not brought about")
+        raise VerdictRaised(record.verdict, record.reason, [])
+    held.hold()
+    try:
+        yield held
+    finally:
+        held.release()
+
+
+@pytest.fixture
+def capture(rig: RigSession, withheld: Withheld, request: pytest.FixtureRequest) -> Iterator[Capture]:
     record = request.node.stash.get(TEST, None) or _new_record(request.node, request.config)
     observation = rig.observe(_test_dir(rig, request.node.nodeid))
     observation.start()
@@ -204,7 +231,7 @@ def ota_backend(rig: RigSession) -> Iterator[OtaBackend]:
 @pytest.fixture
 def fast_forward(rig: RigSession) -> FastForward:
     """fast_forward.run(vehicle_s) / .until(predicate, vehicle_s): vehicle time in jumps on a virtual rig."""
-    return FastForward(rig.clock, rig.monitor, jumps=rig.rig.is_virtual)
+    return FastForward(rig.clock, rig.monitor, jumps=rig.rig.is_virtual, transfer=rig.backend.sending)
 
 
 @pytest.fixture

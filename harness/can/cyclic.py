@@ -3,7 +3,8 @@
 Both sides of the virtual rig use it: the harness for the rest of the vehicle, the vECU for
 its own messages. One scheduler thread sends every message on its cycle, and `send_now` puts a
 change on the bus at once between cycles: every frame goes out under one lock, so the alive
-counters of a message stay in order on the bus whoever sends it."""
+counters of a message stay in order on the bus whoever sends it. A message can be held off the
+bus for a while (`hold`), as when the node that sends it boots later than the ECU under test."""
 
 from __future__ import annotations
 
@@ -30,6 +31,7 @@ class CyclicTransmitter:
         self._lock = threading.Lock()
         self._send_lock = threading.Lock()
         self._due: dict[str, float] = {}
+        self._held: set[str] = set()
         self._stopped = threading.Event()
         self._thread: threading.Thread | None = None
 
@@ -66,13 +68,37 @@ class CyclicTransmitter:
             return self.codec.encode(message, values)
 
     def send_now(self, *names: str) -> None:
-        """Send the next frame of each message now (in this order); its cycle starts again from here."""
+        """Send the next frame of each message now (in this order); its cycle starts again from here.
+        A held message stays off the bus: its new values go out when it is released."""
         with self._send_lock:
             now = time.monotonic()
             for name in names:
+                if name in self._held:
+                    continue
                 self.bus.send(self.frame(name))
                 if name in self._due:
                     self._due[name] = now + self._period(name)
+
+    def hold(self, *names: str) -> None:
+        """Keep these messages off the bus (values set meanwhile are kept) until `release`; once this
+        returns, no frame of them is being sent."""
+        unknown = [n for n in names if n not in self.messages]
+        if unknown:
+            raise KeyError(f"{', '.join(unknown)} is not transmitted by this side of the bus")
+        with self._send_lock:
+            self._held.update(names)
+
+    def release(self, *names: str) -> None:
+        """Put held messages back on the bus at once (so the moment they appear is the moment of the
+        call) and on their cycles from there; without names, every held message."""
+        with self._send_lock:
+            released = [n for n in self.messages if n in self._held and (not names or n in names)]
+            self._held.difference_update(released)
+        self.send_now(*released)
+
+    @property
+    def held(self) -> frozenset[str]:
+        return frozenset(self._held)
 
     def _period(self, name: str) -> float:
         return float(self.messages[name].cycle_time or 0) / 1000.0
@@ -92,6 +118,9 @@ class CyclicTransmitter:
                 now = time.monotonic()
                 due = sorted((when, name) for name, when in self._due.items() if when <= now)
                 for _, name in due:
+                    if name in self._held:
+                        self._due[name] = now + self._period(name)
+                        continue
                     try:
                         self.bus.send(self.frame(name))
                     except (can.CanError, OSError):

@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
+from harness.checks.before_settings import Unset, ecu_start, unset, unshown, wait_once_allowed
 from harness.checks.ota_situations import Situation, parse_situations, unseen
 from harness.checks.ota_timeline import VehicleTimeline
 from harness.checks.registry import register
@@ -145,14 +146,17 @@ def _judge_withdrawal(switch: ConsentSwitch, period: Period, flows: list[Sent], 
 @register("in-vehicle-processing")
 def check_in_vehicle_processing(evidence: Evidence, policy: Policy, *, categories: list[str] | None = None,
                                 situations: dict[str, dict[str, Any]] | None = None,
+                                before_settings: dict[str, dict[str, Any]] | None = None,
                                 rule_id: str = "minimization.in-vehicle-processing") -> list[Finding]:
     """By default nothing of `categories` (default: the profile's consent-required categories:
     cabin imagery, biometrics, audio) leaves the vehicle: not before the owner first switches the
-    governing switch on, and never when no switch governs the category.
+    governing switch on, not while the switch has not reached the ECU since it started (where the
+    recording shows the ECU start), and never when no switch governs the category.
 
     `situations`: vehicle states the test promises the defaults were kept in (the ignition on, so
     the cabin camera and the assistant run); one is seen when the vehicle sent something while it
-    held and every judged switch was still at its default."""
+    held and every judged switch was still at its default. `before_settings`: vehicle states the
+    test promises the vehicle ran in without any judged switch received (see before_settings.unshown)."""
     profile, netmap = policy.profile, policy.netmap
     clause = profile.rule(rule_id).primary
     check = "in-vehicle-processing"
@@ -167,12 +171,21 @@ def check_in_vehicle_processing(evidence: Evidence, policy: Policy, *, categorie
     start = min([f.flow.first_time for f in sent] + [r.time for r in evidence.can[:1]], default=0.0)
     ungoverned = set(judged)
     default_end = end
+    booted = ecu_start(evidence)
+    windows: list[Unset | str] = []
+    waits: dict[str, float | None] = {}
     for switch in netmap.consents:
         mine = switch.categories & judged
         if not mine:
             continue
         ungoverned -= mine
+        flows, lost = _governed(netmap, sent, mine), _lost(evidence, switch.signal)
         periods = switch_periods(evidence, switch.signal, end)
+        windows.append(window := unset(evidence, switch.signal, booted, end))
+        waits[switch.signal] = wait_once_allowed(
+            periods, sorted(t for flow in flows for t, _ in _carrying(flow, mine, netmap)), clock)
+        if isinstance(window, Unset):  # the ECU ran without this setting: judged like the default
+            findings += _judge_unset(window, mine, flows, clock, lost, netmap, clause)
         if not periods:
             findings.append(Finding(check, Verdict.INCONCLUSIVE, clause,
                                     f"{switch.signal} was not seen on CAN; its default cannot be judged",
@@ -181,16 +194,45 @@ def check_in_vehicle_processing(evidence: Evidence, policy: Policy, *, categorie
         first_on = next((p.start for p in periods if p.state == ON), end)
         default_end = min(default_end, first_on)
         if first_on <= periods[0].start:
-            findings.append(Finding(check, Verdict.INCONCLUSIVE, clause, (
-                f"{switch.signal} was on from the start of the recording; the default was not observed"),
-                protocol="can"))
+            if not isinstance(window, Unset):
+                findings.append(Finding(check, Verdict.INCONCLUSIVE, clause, (
+                    f"{switch.signal} was on from the start of the recording; the default was not observed"),
+                    protocol="can"))
             continue
-        findings += _judge_default(switch.signal, mine, _governed(netmap, sent, mine), start, first_on, clock,
-                                   _lost(evidence, switch.signal), netmap, clause, periods[0].state)
+        findings += _judge_default(switch.signal, mine, flows, start, first_on, clock, lost, netmap, clause,
+                                   periods[0].state, since=window.until if isinstance(window, Unset) else None)
     if ungoverned:
         findings += _judge_default(None, frozenset(ungoverned), _governed(netmap, sent, ungoverned), start, end, clock,
                                    0, netmap, clause, "")
-    return findings + _kept_in(evidence, sent, parse_situations(situations), start, default_end, check, clause)
+    activity = sorted(item.time for flow in sent for item in flow.payload.items)
+    return (findings + _kept_in(evidence, sent, parse_situations(situations), start, default_end, check, clause)
+            + unshown(evidence, parse_situations(before_settings), windows, waits, activity, check, clause))
+
+
+def _judge_unset(window: Unset, categories: frozenset[str], flows: list[Sent], clock: VehicleTime, lost: int,
+                 netmap: Netmap, clause: str) -> list[Finding]:
+    """Nothing of `categories` leaves before the switch governing them has reached the ECU: a setting
+    the vehicle has not received is no consent."""
+    check = "in-vehicle-processing"
+    seen, unknown = _violations(flows, categories, float("-inf"), window.until, netmap)
+    lasted = clock.seconds(window.start, window.until)
+    setting = (f"before {window.signal} had been on the bus (its first frame came {lasted:.1f} s after the ECU "
+               "started)" if window.appeared else f"while {window.signal} was never on the bus")
+    uncertain = f"; {lost} frames of the switch's message were lost" if lost else ""
+    findings = [Finding(check, Verdict.INCONCLUSIVE if lost else Verdict.FAIL, clause, (
+        f"{', '.join(sorted(cats))} sent to {flow.address} {clock.seconds(window.start, time):.1f} s (vehicle time) "
+        f"after the ECU started, {setting}: a setting the vehicle had not received was taken as the owner's "
+        f"consent{uncertain}"), **flow.where(cats, time)) for flow, time, cats in seen]
+    findings += [Finding(check, Verdict.INCONCLUSIVE, clause, (
+        f"undecodable payload to {flow.address} {setting} ({flow.payload.detail}); whether it carries "
+        f"{', '.join(sorted(categories))} is unknown"), **flow.where()) for flow in unknown]
+    if not seen and not unknown:
+        span = (f"until {window.signal} first came on the bus" if window.appeared
+                else f"to the end of the recording, {window.signal} never on the bus")
+        findings.append(Finding(check, Verdict.INCONCLUSIVE if lost else Verdict.PASS, clause, (
+            f"no {', '.join(sorted(categories))} left the vehicle in the {lasted:.1f} s (vehicle time) from the "
+            f"ECU's start {span}{uncertain}"), protocol="can", time=window.until))
+    return findings
 
 
 def _kept_in(evidence: Evidence, sent: list[Sent], promised: list[Situation], start: float, until: float,
@@ -207,9 +249,11 @@ def _kept_in(evidence: Evidence, sent: list[Sent], promised: list[Situation], st
 
 
 def _judge_default(signal: str | None, categories: frozenset[str], flows: list[Sent], start: float, end: float,
-                   clock: VehicleTime, lost: int, netmap: Netmap, clause: str, state: str) -> list[Finding]:
+                   clock: VehicleTime, lost: int, netmap: Netmap, clause: str, state: str,
+                   since: float | None = None) -> list[Finding]:
+    """`since`: where the switch's first frame ended a time without it that _judge_unset judged."""
     check = "in-vehicle-processing"
-    seen, unknown = _violations(flows, categories, float("-inf"), end, netmap)
+    seen, unknown = _violations(flows, categories, float("-inf") if since is None else since, end, netmap)
     setting = (f"while {signal} was still at its default ({state}), never switched on by the owner"
                if signal else "with no owner switch that could allow it")
     uncertain = f"; {lost} frames of the switch's message were lost" if lost else ""

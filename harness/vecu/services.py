@@ -110,9 +110,9 @@ class DriverMonitoring:
     template go to the maker's service only while the owner allows cabin camera upload."""
 
     def __init__(self, uplink: JsonUplink, vin: str, switches: OwnerSwitches, *, overseas: JsonUplink | None,
-                 default_on: bool, driver: str) -> None:
+                 default_on: bool, driver: str, unset_allowed: bool = False) -> None:
         self.uplink, self.vin, self.switches, self.overseas = uplink, vin, switches, overseas
-        self.default_on = default_on
+        self.default_on, self.unset_allowed = default_on, unset_allowed
         self.timer = Periodic(10.0)
         self.template = face_template(driver)
         self._initial: str | None = None
@@ -121,6 +121,8 @@ class DriverMonitoring:
     def _allowed(self) -> bool:
         value = self.switches.value("consent.cabin_camera")
         if value not in ("On", "Off"):
+            if self.unset_allowed:
+                return True  # seeded defect: a switch not yet received from the HMI counts as allowed
             return value == "On"  # no setting received yet: nothing counts as the owner's change
         if self._initial is None:
             self._initial = value
@@ -187,7 +189,8 @@ def build_services(config: VecuConfig, netmap: Netmap, switches: OwnerSwitches,
         overseas = uplink("face_overseas") if "face-template-abroad" in defects else None
         services.append(DriverMonitoring(uplink("cabin"), config.vin, switches, overseas=overseas,
                                          default_on="cabin-images-by-default" in defects,
-                                         driver=owner.name or config.vin))
+                                         driver=owner.name or config.vin,
+                                         unset_allowed="cabin-upload-before-settings" in defects))
     if "voice" in endpoints:
         services.append(VoiceAssistant(uplink("voice"), config.vin, switches))
     if "location-mqtt-tls-abroad" in defects:  # the telemetry, raw position and all, to a broker abroad
