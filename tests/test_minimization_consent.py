@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 from harness.checks.consent import check_consent_withdrawal, check_in_vehicle_processing
 from harness.checks.timeline import VehicleTime
 from harness.findings import Verdict, overall
-from harness.net.evidence import CanRecord
+from harness.net.evidence import CanRecord, EcuActivity
 from harness.policy.policy import Policy
 from tests.synthetic_evidence import (
     SCALE,
@@ -247,3 +247,95 @@ def test_a_vehicle_seen_sending_only_after_the_owner_switched_on_is_inconclusive
     findings = _kept([_cabin([65, 75]), _positions([], plain=_every(62, 120))], [(60, "consent.cabin_camera", "On")],
                      "On")
     assert overall(findings) is Verdict.INCONCLUSIVE and _unseen(findings)
+
+
+# -- before the owner's settings reach the ECU: a node that boots late ------------------------------
+BOOT, APPEAR, LATE_END = 100.0, 150.0, 300.0  # vehicle seconds: the ECU's first frame, the switches' first
+NO_SETTINGS = {"ignition on, no setting received": {"vehicle.ignition": "On"}}
+
+
+def _late(conversations: list[Conversation], *, appear: float | None = APPEAR, boot: float = BOOT,
+          first: tuple[tuple[str, str], ...] = (("consent.cabin_camera", "On"),),
+          promised: dict[str, dict[str, str]] | None = NO_SETTINGS, **kw: object) -> list:
+    """The ECU's first CAN frame at `boot`, the switches' message first on the bus at `appear` (never,
+    if None) holding `first`, the ignition on throughout."""
+    held = [] if appear is None else [r for r in switches([(appear, s, v) for s, v in first], LATE_END)
+                                      if r.time >= wall(appear)]
+    judged = evidence(conversations, can_clock(LATE_END) + held + _ignition("On", LATE_END), **kw)
+    judged.ecu_activity = {"OtaStatus": EcuActivity(wall(boot), wall(LATE_END), 100, 0.1)}
+    return check_in_vehicle_processing(judged, policy(), before_settings=promised)  # type: ignore[arg-type]
+
+
+def _alive(start: float = BOOT + 1, stop: float = LATE_END) -> Conversation:
+    return _positions([], plain=_every(start, stop), dst="203.0.113.10")
+
+
+def test_cabin_data_kept_until_the_settings_arrive_passes() -> None:
+    findings = _late([_cabin(_every(APPEAR + 5, LATE_END, 10.0)), _alive()])
+    assert overall(findings) is Verdict.PASS, findings
+    assert any("from the ECU's start until consent.cabin_camera first came on the bus" in f.detail for f in findings)
+
+
+def test_cabin_upload_before_the_switch_reached_the_ecu_fails() -> None:
+    findings = _late([_cabin([BOOT + 5, *_every(APPEAR + 5, LATE_END, 10.0)]), _alive()])
+    failing = [f for f in findings if f.verdict is Verdict.FAIL]
+    assert len(failing) == 1 and "before consent.cabin_camera had been on the bus" in failing[0].detail
+    assert "5.0 s (vehicle time) after the ECU started" in failing[0].detail
+
+
+def test_cabin_upload_with_the_switch_never_on_the_bus_fails() -> None:
+    findings = _late([_cabin([BOOT + 5]), _alive()], appear=None, promised=None)
+    failing = [f for f in findings if f.verdict is Verdict.FAIL]
+    assert len(failing) == 1 and "while consent.cabin_camera was never on the bus" in failing[0].detail
+
+
+def test_an_upload_before_and_one_after_a_late_off_are_each_told_once() -> None:
+    """The switch first appears Off: an upload before it is the unreceived setting's, one after it the default's."""
+    findings = _late([_cabin([BOOT + 5, APPEAR + 5]), _alive()], first=(("consent.cabin_camera", "Off"),),
+                     promised=None)
+    failing = [f.detail for f in findings if f.verdict is Verdict.FAIL]
+    assert len(failing) == 2
+    assert "had been on the bus" in failing[0] and "still at its default (Off)" in failing[1]
+
+
+def test_a_switch_on_the_bus_before_the_ecu_started_is_no_time_without_settings() -> None:
+    """The switch on from the recording's start, the ECU uploading at once: allowed, and the promised
+    situation (no setting received) never came about."""
+    findings = _late([_cabin(_every(BOOT + 1, LATE_END, 10.0)), _alive()], appear=0.0)
+    assert not [f for f in findings if f.verdict is Verdict.FAIL]
+    assert overall(findings) is Verdict.INCONCLUSIVE
+    assert "on the bus before the ECU's first frame" in _unseen(findings)[0]
+    unpromised = _late([_cabin(_every(BOOT + 1, LATE_END, 10.0)), _alive()], appear=0.0, promised=None)
+    assert not [f for f in unpromised if f.verdict is Verdict.FAIL]
+
+
+def test_a_recording_that_does_not_show_the_ecu_start_is_inconclusive() -> None:
+    findings = _late([_cabin(_every(APPEAR + 5, LATE_END, 10.0)), _alive(start=1)], boot=10.0)
+    assert overall(findings) is Verdict.INCONCLUSIVE
+    assert "does not show the ECU start" in _unseen(findings)[0]
+    assert not any("from the ECU's start" in f.detail for f in findings)
+
+
+def test_a_time_without_settings_shorter_than_the_upload_pace_is_inconclusive() -> None:
+    """Without settings for 50 s, but the vehicle took 60 s to upload cabin data once allowed."""
+    findings = _late([_cabin([APPEAR + 60]), _alive()])
+    assert overall(findings) is Verdict.INCONCLUSIVE
+    assert "less than the 60.0 s" in _unseen(findings)[0]
+
+
+def test_a_vehicle_never_uploading_once_allowed_shows_nothing_before_the_settings() -> None:
+    findings = _late([_cabin([]), _alive()])
+    assert overall(findings) is Verdict.INCONCLUSIVE
+    assert "never left the vehicle once the owner allowed it" in _unseen(findings)[0]
+
+
+def test_a_vehicle_silent_without_its_settings_is_inconclusive() -> None:
+    findings = _late([_cabin(_every(APPEAR + 5, LATE_END, 10.0)), _alive(start=APPEAR + 1)])
+    assert overall(findings) is Verdict.INCONCLUSIVE
+    assert "sent nothing while it held" in _unseen(findings)[0]
+
+
+def test_lost_switch_frames_make_an_upload_before_the_settings_inconclusive() -> None:
+    findings = _late([_cabin([BOOT + 5, *_every(APPEAR + 5, LATE_END, 10.0)]), _alive()],
+                     can_gaps={"PrivacySettings": 2})
+    assert overall(findings) is Verdict.INCONCLUSIVE and not [f for f in findings if f.verdict is Verdict.FAIL]
