@@ -1,16 +1,20 @@
 """Mutation score of the vECU's decision code against the suites that judge it: cosmic-ray mutates
 each group of decisions (the OTA client's preconditions, drive inhibit and the UDS server's session
 rule; the OTA client's notice, consent wait, rollback and result; the privacy switches and position
-coarsening), one mutant at a time, and `harness run` of that group's rules must fail on each.
+coarsening), one mutant at a time, and bench/mutation_check.py must fail on each: `harness run` of
+the group's rules on the compliant vECU, then each seeded defect of those rules against the tests
+that catch it (the self-validation), so a mutant of a defect's branch is judged too.
 
 Prints the kill rate and every surviving mutant (its diff): a survivor is either equivalent to the
 original or names a condition no test can tell apart. It mutates a copy of the committed tree,
-never the checkout; it runs long (tens of seconds per mutant) and is not part of CI. As root:
-    .venv/bin/python bench/mutation.py [--group NAME] [--limit N] [--count] [--keyword EXPR] [--json]"""
+never the checkout; it runs long (minutes per mutant) and is not part of CI. As root:
+    .venv/bin/python bench/mutation.py [--group NAME] [--limit N] [--count] [--keyword EXPR] [--json]
+        [--work DIR]    (keeps the sessions there; --work DIR --report prints what they hold so far)"""
 from __future__ import annotations
 
 import argparse
 import ast
+import contextlib
 import json
 import os
 import random
@@ -27,33 +31,32 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from cosmic_ray.work_db import WorkDB, use_db  # noqa: E402
 from cosmic_ray.work_item import TestOutcome, WorkerOutcome, WorkResult  # noqa: E402
 
+from bench.mutation_check import KEYWORD, RULES, SEED  # noqa: E402
 from harness.vecu.defects import load_catalogue  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-# The decision code, in groups: each group's functions (`Class.method` or `function`) per file, and the
-# rules whose tests judge them; a mutant runs only its own group's tests, so each costs what they cost.
+# The decision code, in groups: each group's functions (`Class.method` or `function`) per file; the
+# rules whose tests judge them are in bench/mutation_check.py (RULES): a mutant runs only its own
+# group's tests, so each costs what they cost.
 GROUPS: dict[str, tuple[dict[str, tuple[str, ...]], tuple[str, ...]]] = {
     "ota-safety": ({
         "harness/vecu/ota_client.py": ("unsafe_reason", "OtaClient._inhibit", "OtaClient._on_waitingsafestate"),
         "harness/vecu/uds_server.py": ("UdsServer._may_program",),
-    }, ("ota.safe-state", "ota.drive-inhibit", "ota.diagnostic-session-safety")),
+    }, RULES["ota-safety"]),
     "ota-flow": ({
         "harness/vecu/ota_client.py": ("OtaClient._at_rest", "OtaClient._on_awaitingconsent",
                                        "OtaClient._on_postponed", "OtaClient._on_installing",
                                        "OtaClient._on_activating", "OtaClient._power_lost", "OtaClient._fail",
                                        "OtaClient._finish"),
-    }, ("ota.notice", "ota.consent", "ota.rollback", "ota.result-notice")),
+    }, RULES["ota-flow"]),
     "privacy": ({
         "harness/vecu/privacy.py": ("OwnerSwitches.on", "declared_precision", "coarsen"),
         "harness/vecu/telematics.py": ("MqttTelemetry.tick:conditions",),
         "harness/vecu/services.py": ("MapCrowdsourcing.tick:conditions", "DriverMonitoring._allowed",
                                      "DriverMonitoring.tick:conditions", "VoiceAssistant.tick:conditions"),
         "harness/vecu/uplink.py": ("JsonUplink.request:conditions",),
-    }, ("minimization.consent", "minimization.precision", "minimization.in-vehicle-processing")),
+    }, RULES["privacy"]),
 }
-# the stateful exploration judges safe states too, but at random: the tests that prove each condition
-KEYWORD = "not update_sequences"
-SEED = 20260101
 
 
 Span = tuple[tuple[int, int], tuple[int, int]]
@@ -99,10 +102,10 @@ def annotation_spans(source: Path) -> list[Span]:
     return spans
 
 
-def test_command(rules: tuple[str, ...], keyword: str, reports: Path) -> str:
-    only = " ".join(f"--rule {r}" for r in rules)
-    return (f"{shlex.quote(sys.executable)} -m harness.cli run {only} -k {shlex.quote(keyword)} --seed {SEED} "
-            f"--no-allure-report --reports {shlex.quote(str(reports))}")
+def test_command(group: str, keyword: str, reports: Path) -> str:
+    """bench/mutation_check.py of the mutated tree (the cwd cosmic-ray runs it in), not of the checkout."""
+    return (f"{shlex.quote(sys.executable)} bench/mutation_check.py {group} --keyword {shlex.quote(keyword)} "
+            f"--reports {shlex.quote(str(reports))}")
 
 
 def extract(work: Path) -> Path:
@@ -116,7 +119,7 @@ def extract(work: Path) -> Path:
 
 def prepare(src: Path, work: Path, group: str, keyword: str, timeout: float) -> tuple[Path, Path]:
     """A cosmic-ray config and an initialised session for one group, in `work`."""
-    targets, rules = GROUPS[group]
+    targets, _ = GROUPS[group]
     config, session = work / f"{group}.toml", work / f"{group}.sqlite"
     modules = ", ".join(json.dumps(path) for path in targets)
     config.write_text(
@@ -124,7 +127,7 @@ def prepare(src: Path, work: Path, group: str, keyword: str, timeout: float) -> 
         f"module-path = [{modules}]\n"
         f"timeout = {timeout}\n"
         "excluded-modules = []\n"
-        f"test-command = {json.dumps(test_command(rules, keyword, work / 'reports'))}\n"
+        f"test-command = {json.dumps(test_command(group, keyword, work / f'{group}-reports'))}\n"
         "[cosmic-ray.distributor]\nname = \"local\"\n", encoding="utf-8")
     subprocess.run([sys.executable, "-m", "cosmic_ray.cli", "init", str(config), str(session)], cwd=src,
                    check=True, capture_output=True)
@@ -193,12 +196,12 @@ def run_group(src: Path, work: Path, group: str, args: argparse.Namespace) -> di
     kept = keep_decisions(src, session, targets, args.limit)
     if args.count:
         return {"mutants": kept}
-    # the unmutated code must pass, or every mutant would count as killed
-    baseline = subprocess.run(shlex.split(test_command(rules, args.keyword, work / f"{group}-baseline")), cwd=src,
+    # the unmutated code must pass and its defects be caught, or every mutant would count as killed
+    baseline = subprocess.run(shlex.split(test_command(group, args.keyword, work / f"{group}-baseline")), cwd=src,
                               capture_output=True, text=True, check=False)
     if baseline.returncode != 0:
-        return {"mutants": kept, "error": f"the unmutated suite does not pass (exit {baseline.returncode}): "
-                                          f"{baseline.stdout[-1000:]}"}
+        return {"mutants": kept, "error": f"the unmutated tree does not pass (exit {baseline.returncode}): "
+                                          f"{(baseline.stdout + baseline.stderr)[-1500:]}"}
     subprocess.run([sys.executable, "-m", "cosmic_ray.cli", "exec", str(config), str(session)], cwd=src,
                    check=True, capture_output=True)
     found = results(session)
@@ -206,23 +209,55 @@ def run_group(src: Path, work: Path, group: str, args: argparse.Namespace) -> di
             "rules": list(rules), "wall_s": round(time.monotonic() - started, 1)}
 
 
+def read_group(work: Path, group: str) -> dict[str, Any]:
+    """What a group's session in `work` holds so far (a run may still be writing it, or have stopped)."""
+    session = work / f"{group}.sqlite"
+    if not session.is_file():
+        return {"mutants": 0, "error": f"no session {session}"}
+    with use_db(str(session), WorkDB.Mode.open) as db:
+        skipped = sum(1 for _, r in db.completed_work_items if r.worker_outcome == WorkerOutcome.SKIPPED)
+        mutants = sum(1 for _ in db.work_items) - skipped
+    found = results(session)
+    return {"mutants": mutants, **found, "kill_rate": _rate(found["killed"], found["survived"]),
+            "rules": list(GROUPS[group][1]), "wall_s": 0.0,
+            "pending": mutants - found["killed"] - found["survived"] - found["incompetent"]}
+
+
+def _work(args: argparse.Namespace) -> tempfile.TemporaryDirectory[str] | None:
+    if args.work is None:
+        return tempfile.TemporaryDirectory(prefix="bench-mutation-")
+    if args.work.exists() and any(args.work.iterdir()):
+        raise SystemExit(f"mutation: {args.work} is not empty; a kept run is read with --report")
+    args.work.mkdir(parents=True, exist_ok=True)
+    return None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--group", action="append", choices=sorted(GROUPS), help="only these groups (repeatable)")
     parser.add_argument("--limit", type=int, default=None, help="mutants per group at most, drawn at random")
     parser.add_argument("--keyword", default=KEYWORD, help=f"pytest -k of the suite tests run (default {KEYWORD!r})")
-    parser.add_argument("--timeout", type=float, default=600.0, help="seconds a test run may take per mutant")
+    parser.add_argument("--timeout", type=float, default=1800.0,
+                        help="seconds one mutant's test command (every run of its group) may take")
     parser.add_argument("--count", action="store_true", help="only count each group's mutants; run nothing")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
+    parser.add_argument("--work", type=Path, default=None,
+                        help="keep the tree and sessions in this new directory (default: a temporary one)")
+    parser.add_argument("--report", action="store_true",
+                        help="with --work: print what its sessions hold so far; run nothing")
     args = parser.parse_args(argv)
+    if args.report and args.work is None:
+        parser.error("--report reads the sessions of --work DIR")
     os.environ.setdefault("HARNESS_RIG_TAG", "mut")  # namespaces of its own, beside other runs
-    # the first failing test kills a mutant: the tests after it would only cost time
-    os.environ["PYTEST_ADDOPTS"] = f"{os.environ.get('PYTEST_ADDOPTS', '')} -x".strip()
     groups = {}
-    with tempfile.TemporaryDirectory(prefix="bench-mutation-") as tmp:
-        src = extract(Path(tmp))
-        for group in args.group or list(GROUPS):
-            groups[group] = run_group(src, Path(tmp), group, args)
+    if args.report:
+        groups = {group: read_group(args.work, group) for group in args.group or list(GROUPS)}
+    else:
+        temporary = _work(args)
+        with temporary or contextlib.nullcontext(str(args.work)) as tmp:
+            src = extract(Path(tmp))
+            for group in args.group or list(GROUPS):
+                groups[group] = run_group(src, Path(tmp), group, args)
     scored = [g for g in groups.values() if "killed" in g]
     killed, survived = sum(g["killed"] for g in scored), sum(g["survived"] for g in scored)
     report = {"groups": groups, "killed": killed, "survived": survived, "kill_rate": _rate(killed, survived),
@@ -237,7 +272,9 @@ def main(argv: list[str] | None = None) -> int:
             print(f"{name}: {group['mutants']} mutants")
         else:
             print(f"{name}: {group['mutants']} mutants: {group['killed']} killed, {group['survived']} survived, "
-                  f"{group['incompetent']} incompetent; kill rate {group['kill_rate']} in {group['wall_s']:.0f} s")
+                  f"{group['incompetent']} incompetent; kill rate {group['kill_rate']} "
+                  + (f"so far, {group['pending']} not run yet" if "pending" in group else
+                     f"in {group['wall_s']:.0f} s"))
     if not args.count:
         print(f"all: {killed} killed, {survived} survived; kill rate {report['kill_rate']}")
     for name, group in groups.items():

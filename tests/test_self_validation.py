@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import ConfigError
-from harness.vecu.defects import Defect, load_catalogue, validate
+from harness.vecu.defects import Defect, catching_tests, load_catalogue, validate
 from tests.harness_runner import ROOT, RunResult, harness_run, leftover_namespaces
 
 CATALOGUE = load_catalogue()
@@ -30,16 +30,6 @@ def batches(catalogue: dict[str, Defect]) -> list[tuple[str, ...]]:
 
 BATCHES = batches(CATALOGUE)
 BATCH_OF = {name: batch for batch in BATCHES for name in batch}
-
-
-def _selection(defect: Defect) -> list[str]:
-    """The suite files or test ids that hold the tests of a defect's rule (or the one test that proves
-    its condition), so that a batch runs each defect's tests and no others."""
-    files = sorted(p for p in SUITES.rglob("test_*.py") if f'"{defect.rule}"' in p.read_text(encoding="utf-8"))
-    if defect.caught_by is None:
-        return [str(p.relative_to(ROOT)) for p in files]
-    return [f"{p.relative_to(ROOT)}::{defect.caught_by}" for p in files
-            if f"def {defect.caught_by}(" in p.read_text(encoding="utf-8")]
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +90,7 @@ def _batch_run(batch: tuple[str, ...], runs: dict[tuple[str, ...], RunResult],
                tmp_path_factory: pytest.TempPathFactory) -> RunResult:
     if batch not in runs:
         args = [a for name in batch for a in ("--vecu-defect", name, "--rule", CATALOGUE[name].rule)]
-        selection = [s for name in batch for s in _selection(CATALOGUE[name])]
+        selection = [s for name in batch for s in catching_tests(CATALOGUE[name], SUITES)]
         runs[batch] = harness_run(tmp_path_factory.mktemp("defects"), *selection, *args)
     return runs[batch]
 

@@ -44,3 +44,13 @@ def validate(names: list[str] | tuple[str, ...]) -> tuple[str, ...]:
                               "per rule")
         by_rule[rule] = name
     return tuple(names)
+
+
+def catching_tests(defect: Defect, suites: Path) -> list[str]:
+    """The suite files or test ids (relative to the suites' parent) that hold the tests of a defect's
+    rule, or the one test that proves its condition: what a run selects to see the defect caught."""
+    files = sorted(p for p in suites.rglob("test_*.py") if f'"{defect.rule}"' in p.read_text(encoding="utf-8"))
+    if defect.caught_by is None:
+        return [str(p.relative_to(suites.parent)) for p in files]
+    return [f"{p.relative_to(suites.parent)}::{defect.caught_by}" for p in files
+            if f"def {defect.caught_by}(" in p.read_text(encoding="utf-8")]
