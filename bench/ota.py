@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             assert rig.tx is not None
             vehicle = Vehicle(rig.tx, rig.clock, rig.scenario)
             vehicle.reset()
-            forward = FastForward(rig.clock, rig.monitor)
+            forward = FastForward(rig.clock, rig.monitor, transfer=rig.backend.sending)
             hmi = OwnerScreen(rig.tx, rig.monitor, rig.clock, rig.scenario, forward, rig.can_notifier)
             hmi.reset()
             ecu = rig.vecu((), Path(tmp) / "vecu.log")
@@ -85,7 +85,8 @@ def main(argv: list[str] | None = None) -> int:
             report: dict[str, Any] = {"time_scale": rig_config.time_scale,
                                       "installation_20s_steps": installation(rig, hmi, forward, 9001, 20.0),
                                       "installation_default": installation(rig, hmi, forward, 9002, None)}
-            world = UpdateWorld(vehicle, hmi, rig.backend, FastForward(rig.clock, rig.monitor), rig.monitor,
+            world = UpdateWorld(vehicle, hmi, rig.backend,
+                                FastForward(rig.clock, rig.monitor, transfer=rig.backend.sending), rig.monitor,
                                 LiveRecording(rig.recorder, rig.codec), Policy(load_profile("cn"), rig_config.netmap))
             report.update(exploration(rig, world, seed, examples))
         finally:

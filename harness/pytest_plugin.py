@@ -213,9 +213,9 @@ def vehicle(rig: RigSession) -> Vehicle:
 
 
 @pytest.fixture
-def hmi(rig: RigSession) -> Iterator[OwnerScreen]:
+def hmi(rig: RigSession, fast_forward: FastForward) -> Iterator[OwnerScreen]:
     assert rig.tx is not None
-    screen = OwnerScreen(rig.tx, rig.monitor, rig.clock, rig.scenario, notifier=rig.can_notifier)
+    screen = OwnerScreen(rig.tx, rig.monitor, rig.clock, rig.scenario, fast_forward, notifier=rig.can_notifier)
     screen.reset()
     yield screen
     screen.close()

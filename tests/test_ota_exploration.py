@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 import can
@@ -162,12 +163,13 @@ def test_a_tick_asked_for_is_answered_once_with_inhibit_and_status() -> None:
     assert bus.sent == []
 
 
-def _answering_rig(delay_s: float | None) -> tuple[Tap, FastForward]:
+def _answering_rig(delay_s: float | None, state: str = "Installing", transfer: Callable[[], bool] | None = None,
+                   scale: float = 100.0) -> tuple[Tap, FastForward]:
     """A clock whose jumps go out in a clock frame, and an ECU that answers each `delay_s` later
-    with its status Installing (or never, for None)."""
+    with its status `state` (or never, for None)."""
     tap = Tap()
     harness_side = CyclicTransmitter(None, CODEC, CODEC.simulated_messages())  # type: ignore[arg-type]
-    clock = VehicleClock(100.0)
+    clock = VehicleClock(scale)
 
     def jumped() -> None:
         harness_side.set({"time.vehicle_ms": clock.now_ms()})
@@ -175,10 +177,10 @@ def _answering_rig(delay_s: float | None) -> tuple[Tap, FastForward]:
         sync.timestamp = time.time()
         tap.deliver(sync)
         if delay_s is not None:
-            threading.Timer(delay_s, lambda: tap.deliver(tap.status(time.time(), "Installing", 1)[1])).start()
+            threading.Timer(delay_s, lambda: tap.deliver(tap.status(time.time(), state, 1)[1])).start()
 
     clock.on_jump(jumped)
-    return tap, FastForward(clock, tap.monitor)
+    return tap, FastForward(clock, tap.monitor, transfer=transfer)
 
 
 def test_a_jump_waits_for_the_ecu_to_answer_it() -> None:
@@ -193,3 +195,35 @@ def test_an_ecu_that_does_not_answer_gets_the_fixed_period(monkeypatch: pytest.M
     _, forward = _answering_rig(None)
     assert not forward.jump(60.0) and not forward.answers
     assert not forward.jump(60.0)  # no second wait for an answer within the same wait
+
+
+def test_an_ecu_waiting_to_retry_its_download_is_moved_on_in_growing_jumps() -> None:
+    """Busy on the network with no transfer in flight, the ECU waits (in vehicle time) to try again:
+    vehicle time jumps, 5 s first and doubling up to a minute, instead of running at the wall's pace."""
+    tap, forward = _answering_rig(0.001, "Downloading", transfer=lambda: False, scale=1e-6)
+    tap.deliver(tap.status(time.time(), "Downloading", 0)[1])
+    jumps: list[float] = []
+    forward.clock.on_jump(lambda: jumps.append(forward.clock.now()))
+    before = forward.clock.now()
+    forward.through_network(lambda v: False, wall_s=5.0, vehicle_s=300.0)
+    steps = [round(b - a, 3) for a, b in zip([before, *jumps[:-1]], jumps, strict=True)]
+    assert steps == [5, 10, 20, 40, 60, 60, 60, 45]  # the last one to the end of the 300 s given
+
+
+def test_while_a_transfer_is_in_flight_vehicle_time_does_not_jump() -> None:
+    """A download in flight runs in wall time: no jump until it ends and the ECU shows the result."""
+    sending = threading.Event()
+    sending.set()
+    tap, forward = _answering_rig(0.001, "Downloading", transfer=sending.is_set)
+    tap.deliver(tap.status(time.time(), "Downloading", 0)[1])
+    jumps: list[float] = []
+    forward.clock.on_jump(lambda: jumps.append(forward.clock.now()))
+
+    def transferred() -> None:
+        sending.clear()
+        tap.deliver(tap.status(time.time(), "Downloaded", 0)[1])
+
+    threading.Timer(0.1, transferred).start()
+    spent = forward.through_network(lambda v: False, wall_s=5.0)
+    assert jumps == [] and 0.1 <= spent < 2.0
+    assert tap.monitor.value("ota.status.state") == "Downloaded"

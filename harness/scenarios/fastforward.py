@@ -18,6 +18,9 @@ MAX_STEPS = 25
 HOLD_S = 5.0   # wall seconds one advance may wait for the network before vehicle time jumps again
 CATCH_UP_S = 1.0  # wall seconds the ECU may lag behind the last jump before a wait counts as timed out
 ANSWER_S = 2.0  # wall seconds an ECU that answers jumps may take to answer one (a loaded machine)
+DIAL_S = 0.02   # wall seconds a busy ECU with no transfer in flight is given to start one before time jumps
+IDLE_STEP_S = 5.0  # vehicle seconds the first jump moves on an ECU that waits to try its download again
+IDLE_STEP_MAX_S = 60.0  # the jumps double while no transfer starts (a link that stays down), up to this
 
 
 def downloading(values: Mapping[str, Value]) -> bool:
@@ -27,8 +30,12 @@ def downloading(values: Mapping[str, Value]) -> bool:
 
 class FastForward:
     def __init__(self, clock: VehicleClock, monitor: SignalMonitor, step_s: float = 30.0, period_s: float = 0.003,
-                 jumps: bool = True, hold: Callable[[Mapping[str, Value]], bool] = downloading) -> None:
+                 jumps: bool = True, hold: Callable[[Mapping[str, Value]], bool] = downloading,
+                 transfer: Callable[[], bool] | None = None) -> None:
         self.clock, self.monitor, self.hold = clock, monitor, hold
+        # where the rig serves the downloads itself, whether a transfer is in flight: an ECU that shows
+        # it is busy on the network with none in flight is waiting (in vehicle time) to try again
+        self.transfer = transfer
         # the message carrying the vehicle clock, whatever the vehicle's DBC calls it
         self.clock_message = monitor.codec.ref("time.vehicle_ms").message
         # the reference vECU answers every clock frame with its status once it has acted on it; an
@@ -47,7 +54,8 @@ class FastForward:
               step_s: float | None = None, hold: bool = True, catch_up: bool = True) -> bool:
         """Advance until `predicate(bus values)` holds (True) or `vehicle_timeout` has passed (False);
         `step_s` fixes the jump (finer steps show more of what happens on the way). While the ECU is
-        busy on the network (`hold`), time runs at the wall clock's pace for up to HOLD_S first. Each
+        busy on the network (`hold`), time runs at the wall clock's pace for up to HOLD_S first (see
+        `through_network`: where the rig tells, only while a transfer is in flight). Each
         jump waits for the ECU's answer (see `jump`); an ECU that does not answer can fall behind the
         jumps, and at the timeout it gets CATCH_UP_S to show the predicate (`catch_up`), one that
         answers one more tick."""
@@ -71,9 +79,7 @@ class FastForward:
                         return True
                     continue
                 if hold and held < HOLD_S and self.hold(self.monitor.snapshot()):
-                    began = time.monotonic()
-                    self.monitor.wait_for(lambda v: predicate(v) or not self.hold(v), HOLD_S - held)
-                    held += time.monotonic() - began
+                    held += self.through_network(predicate, HOLD_S - held, vehicle_timeout - elapsed)
                     continue
                 # long spans in bigger steps: the wall time of a wait stays bounded
                 step = step_s or max(self.step_s, vehicle_timeout / MAX_STEPS)
@@ -84,6 +90,35 @@ class FastForward:
         finally:
             self.vehicle_seconds += self.clock.now() - start_vehicle
             self.wall_seconds += time.monotonic() - start_wall
+
+    def through_network(self, predicate: Callable[[Mapping[str, Value]], bool], wall_s: float,
+                        vehicle_s: float = float("inf")) -> float:
+        """While the ECU is busy on the network (`hold`) and not `predicate`: wall time while a transfer is
+        in flight (the network is not virtual), short jumps while none is (it waits to try again), for
+        at most about `wall_s` wall and `vehicle_s` vehicle seconds; returns the wall seconds spent."""
+        started, vehicle_end = time.monotonic(), self.clock.now() + vehicle_s
+        idle_step = IDLE_STEP_S
+
+        def settled(v: Mapping[str, Value]) -> bool:
+            return predicate(v) or not self.hold(v)
+
+        def left() -> float:
+            return wall_s - (time.monotonic() - started)
+
+        transfer = self.transfer
+        while left() > 0 and not settled(self.monitor.snapshot()):
+            if transfer is None or not self.jumps:
+                self.monitor.wait_for(settled, left())
+            elif transfer() or self.monitor.wait_for(lambda v: settled(v) or transfer(), DIAL_S):
+                # (the monitor looks again at every frame on the bus, so a transfer's start is seen at once)
+                self.monitor.wait_for(lambda v: settled(v) or not transfer(), left())
+                idle_step = IDLE_STEP_S
+            elif self.clock.now() >= vehicle_end:
+                break
+            else:
+                self.jump(min(idle_step, vehicle_end - self.clock.now()))
+                idle_step = min(2 * idle_step, IDLE_STEP_MAX_S)
+        return time.monotonic() - started
 
     def jump(self, vehicle_seconds: float) -> bool:
         """Jump the clock and wait until the ECU has acted on it (True), where it says so: the jump

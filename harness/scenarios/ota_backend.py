@@ -42,6 +42,7 @@ class BackendState:
     faults: dict[int, set[str]] = field(default_factory=dict)
     reports: list[dict[str, Any]] = field(default_factory=list)
     downloads: list[tuple[int, int]] = field(default_factory=list)  # (campaign, first byte)
+    sending: int = 0  # package responses being written now
     lock: threading.Lock = field(default_factory=threading.Lock)
     changed: threading.Condition = field(init=False)
 
@@ -93,13 +94,20 @@ class OtaBackendHandler(JsonHandler):
             start = min(int(ranged[6:].split("-")[0]), len(body))
         with state.lock:
             state.downloads.append((campaign.campaign_id, start))
+            state.sending += 1
+        try:
+            self._send_package(body[start:], start, len(body), faults, earlier)
+        finally:
+            with state.lock:
+                state.sending -= 1
+
+    def _send_package(self, payload: bytes, start: int, size: int, faults: set[str], earlier: int) -> None:
         self.send_response(206 if start else 200)
         self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(len(body) - start))
+        self.send_header("Content-Length", str(len(payload)))
         if start:
-            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
+            self.send_header("Content-Range", f"bytes {start}-{size - 1}/{size}")
         self.end_headers()
-        payload = body[start:]
         if ("network-cut" in faults or "network-down" in faults) and not earlier:
             # the link drops half-way through the first transfer
             self.wfile.write(payload[:len(payload) // 2])
@@ -171,6 +179,12 @@ class OtaBackend:
         """The first byte of every package request for the campaign (0 for a fresh download)."""
         with self.state.lock:
             return [start for c, start in self.state.downloads if c == campaign_id]
+
+    def sending(self) -> bool:
+        """A package is being sent now: a vehicle that shows it is downloading and gets no package is
+        waiting to try again (in vehicle time), or still dialling."""
+        with self.state.lock:
+            return self.state.sending > 0
 
     def reports(self, campaign_id: int) -> list[dict[str, Any]]:
         with self.state.lock:

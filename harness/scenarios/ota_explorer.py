@@ -246,9 +246,8 @@ class OtaUpdateMachine(RuleBasedStateMachine):
                 supply_dip(self.world.vehicle, monitor, tick=forward.tick)
                 self.fault = "power-loss (done)"
             elif downloading(now):
-                started = time.monotonic()
-                monitor.wait_for(lambda v: not downloading(v), DOWNLOAD_WAIT_S - self._waited)
-                self._waited += time.monotonic() - started
+                self._waited += forward.through_network(done, DOWNLOAD_WAIT_S - self._waited,
+                                                        max(0.0, deadline - forward.clock.now()))
 
     def _judge(self, findings: list[Finding]) -> None:
         failed = violations(findings)
