@@ -87,3 +87,11 @@ def test_a_late_node_whose_frames_never_come_back_is_a_rig_error() -> None:
         with pytest.raises(RigError, match="did not come back"):
             late.hold()
     assert not tx.held
+
+
+def test_a_message_another_node_sends_is_named_as_not_held() -> None:
+    """On a bench whose own HMI sends the switches, the harness cannot hold them back: it says which."""
+    others = [m for m in CODEC.simulated_messages() if m.name != PRIVACY]
+    tx = CyclicTransmitter(Wire(), CODEC, others)  # type: ignore[arg-type]
+    late = Withheld(tx, SignalMonitor(CODEC), ScenarioLog(VehicleClock(1.0)), ["consent.cabin_camera"])
+    assert late.not_sent() == [PRIVACY]
