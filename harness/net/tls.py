@@ -2,8 +2,9 @@
 data was sent, and its plaintext when an NSS key log holds the session's secrets (TLS 1.2 and 1.3).
 
 Records and the ClientHello are walked here with struct (every TLS flow needs them, and a scapy
-dissection per flow would cost more than the whole pre-pass); decryption is scapy's TLS layer, given
-its own session object with the key log, so scapy's global `conf` is never touched."""
+dissection per flow would cost more than the whole pre-pass). TLS 1.3 with an AEAD suite is opened
+record by record with the key log's traffic secrets (`tls13_records`); everything else by scapy's
+TLS layer, given its own session object with the key log, so scapy's global `conf` is never touched."""
 
 from __future__ import annotations
 
@@ -15,6 +16,7 @@ from typing import Any
 from harness.net.flows import Flow
 from harness.net.keylog import KeyLog
 from harness.net.payload_model import FlowPayload, StreamClock
+from harness.net.tls13_records import Unsupported, open_side
 
 HANDSHAKE, APPLICATION_DATA, CHANGE_CIPHER_SPEC, ALERT = 22, 23, 20, 21
 # A TLS 1.3 client's only encrypted handshake record is its Finished: 4-byte header, a hash of at most
@@ -136,6 +138,15 @@ def server_chose_tls13(records: list[TlsRecord]) -> bool:
     return False
 
 
+def server_cipher_suite(records: list[TlsRecord]) -> int | None:
+    """The cipher suite the ServerHello chose."""
+    for kind, body in _handshake_messages(records):
+        if kind == 2 and len(body) >= 38:
+            cursor = 35 + body[34]
+            return int.from_bytes(body[cursor:cursor + 2], "big") if cursor + 2 <= len(body) else None
+    return None
+
+
 def sends_application_data(records: list[TlsRecord], from_client: bool, tls13: bool) -> int:
     """How many records of this side carry (or may carry) application data, without decrypting."""
     data = [r for r in records if r.kind == APPLICATION_DATA]
@@ -192,6 +203,11 @@ class TlsSession:
             return "no key log given"
         if self.secrets() is None:
             return "the key log holds no secret for this session"
+        if self.tls13 and self._decryption is None:
+            direct = self._open_directly()
+            if direct is not None:
+                self._plain = direct  # both sides at once: as cheap as the opening alone
+                return direct
         try:
             if self._decryption is None:
                 self._decryption = _Decryption(self.records[True][0], self.records[False][0], self.times[True],
@@ -204,6 +220,26 @@ class TlsSession:
                 return failed
             self._decryption.failed = failed  # the replay is out of step from here: it never resumes
         return self._decryption.failed or "decryption failed"
+
+
+    def _open_directly(self) -> dict[bool, Plaintext] | None:
+        """Both sides' application data through the direct TLS 1.3 record layer, or None where that
+        does not apply (scapy's TLS layer then reads the session)."""
+        assert self.keys is not None
+        suite = server_cipher_suite(self.records[False][0])
+        secrets = {label: entries[self.hello.random] for label, entries in self.keys.secrets.items()
+                   if self.hello.random in entries}
+        plain: dict[bool, Plaintext] = {}
+        try:
+            for side in (True, False):
+                records = self.records[side][0]
+                opened = open_side([(r.kind, r.body) for r in records], suite or 0, secrets, side)
+                clock, plain[side] = StreamClock(self.times[side]), Plaintext()
+                for index, content in opened:
+                    plain[side].append(content, clock.at(records[index].offset))
+        except Unsupported:
+            return None
+        return plain
 
 
 def tls_session(flow: Flow) -> TlsSession:

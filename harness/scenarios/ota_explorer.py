@@ -275,7 +275,7 @@ class ExplorationResult:
     wall_s: float
 
 
-def explore_updates(world: UpdateWorld, seed_value: int, examples: int = 20, steps: int = 4) -> ExplorationResult:
+def explore_updates(world: UpdateWorld, seed_value: int, examples: int = 40, steps: int = 4) -> ExplorationResult:
     """Run the machine for `examples` campaigns of `steps` steps each (the initial arrival included),
     generate phase only: a violation is reported, not shrunk, since each replay costs rig time."""
     def factory() -> OtaUpdateMachine:
