@@ -177,11 +177,11 @@ def results(session: Path) -> dict[str, Any]:
 
 
 def _hint(diff: str) -> str:
-    """Why a survivor may be equivalent: it changes only what a seeded defect does."""
+    """Where to look first when a survivor's line selects a seeded defect: the defect's run still caught it."""
     changed = " ".join(line for line in diff.splitlines() if line.startswith(("-", "+")))
     named = sorted(name for name in load_catalogue() if f'"{name}"' in changed)
-    return (f"on a line that selects seeded defect {', '.join(named)}: if the change is in that defect's branch, "
-            "only the defect behaves differently (its self-validation run tells)") if named else ""
+    return (f"on a line that selects seeded defect {', '.join(named)}, still caught: the change leaves that defect "
+            "as visible as before, or alters the compliant branch where no test looks") if named else ""
 
 
 def _rate(killed: int, survived: int) -> float | None:
