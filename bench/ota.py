@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> int:
             assert rig.tx is not None
             vehicle = Vehicle(rig.tx, rig.clock, rig.scenario)
             vehicle.reset()
-            forward = FastForward(rig.clock, rig.monitor, transfer=rig.backend.sending)
+            forward = FastForward(rig.clock, rig.monitor, transfers=rig.backend.package_requests)
             hmi = OwnerScreen(rig.tx, rig.monitor, rig.clock, rig.scenario, forward, rig.can_notifier)
             hmi.reset()
             ecu = rig.vecu((), Path(tmp) / "vecu.log")
@@ -86,8 +86,9 @@ def main(argv: list[str] | None = None) -> int:
                                       "installation_20s_steps": installation(rig, hmi, forward, 9001, 20.0),
                                       "installation_default": installation(rig, hmi, forward, 9002, None)}
             world = UpdateWorld(vehicle, hmi, rig.backend,
-                                FastForward(rig.clock, rig.monitor, transfer=rig.backend.sending), rig.monitor,
-                                LiveRecording(rig.recorder, rig.codec), Policy(load_profile("cn"), rig_config.netmap))
+                                FastForward(rig.clock, rig.monitor, transfers=rig.backend.package_requests),
+                                rig.monitor, LiveRecording(rig.recorder, rig.codec),
+                                Policy(load_profile("cn"), rig_config.netmap))
             report.update(exploration(rig, world, seed, examples))
         finally:
             if ecu is not None:

@@ -231,7 +231,7 @@ def ota_backend(rig: RigSession) -> Iterator[OtaBackend]:
 @pytest.fixture
 def fast_forward(rig: RigSession) -> FastForward:
     """fast_forward.run(vehicle_s) / .until(predicate, vehicle_s): vehicle time in jumps on a virtual rig."""
-    return FastForward(rig.clock, rig.monitor, jumps=rig.rig.is_virtual, transfer=rig.backend.sending)
+    return FastForward(rig.clock, rig.monitor, jumps=rig.rig.is_virtual, transfers=rig.backend.package_requests)
 
 
 @pytest.fixture

@@ -163,7 +163,8 @@ def test_a_tick_asked_for_is_answered_once_with_inhibit_and_status() -> None:
     assert bus.sent == []
 
 
-def _answering_rig(delay_s: float | None, state: str = "Installing", transfer: Callable[[], bool] | None = None,
+def _answering_rig(delay_s: float | None, state: str = "Installing",
+                   transfers: Callable[[], tuple[int, int]] | None = None,
                    scale: float = 100.0) -> tuple[Tap, FastForward]:
     """A clock whose jumps go out in a clock frame, and an ECU that answers each `delay_s` later
     with its status `state` (or never, for None)."""
@@ -180,7 +181,7 @@ def _answering_rig(delay_s: float | None, state: str = "Installing", transfer: C
             threading.Timer(delay_s, lambda: tap.deliver(tap.status(time.time(), state, 1)[1])).start()
 
     clock.on_jump(jumped)
-    return tap, FastForward(clock, tap.monitor, transfer=transfer)
+    return tap, FastForward(clock, tap.monitor, transfers=transfers)
 
 
 def test_a_jump_waits_for_the_ecu_to_answer_it() -> None:
@@ -197,30 +198,55 @@ def test_an_ecu_that_does_not_answer_gets_the_fixed_period(monkeypatch: pytest.M
     assert not forward.jump(60.0)  # no second wait for an answer within the same wait
 
 
-def test_an_ecu_waiting_to_retry_its_download_is_moved_on_in_growing_jumps() -> None:
-    """Busy on the network with no transfer in flight, the ECU waits (in vehicle time) to try again:
-    vehicle time jumps, 5 s first and doubling up to a minute, instead of running at the wall's pace."""
-    tap, forward = _answering_rig(0.001, "Downloading", transfer=lambda: False, scale=1e-6)
+class _Backend:
+    """Package requests as the simulated backend counts them: (in flight, answered or dropped)."""
+
+    def __init__(self, in_flight: int = 0) -> None:
+        self.requests = (in_flight, 0)
+
+    def __call__(self) -> tuple[int, int]:
+        return self.requests
+
+    def attempt_ends(self) -> None:
+        self.requests = (0, self.requests[1] + 1)
+
+
+def _downloading(backend: _Backend) -> tuple[Tap, FastForward, list[float]]:
+    tap, forward = _answering_rig(0.001, "Downloading", transfers=backend, scale=1e-6)
     tap.deliver(tap.status(time.time(), "Downloading", 0)[1])
     jumps: list[float] = []
     forward.clock.on_jump(lambda: jumps.append(forward.clock.now()))
+    return tap, forward, jumps
+
+
+def test_an_ecu_whose_download_attempts_keep_failing_is_moved_on_in_growing_jumps() -> None:
+    """Once an attempt has ended and none is in flight, the ECU waits (in vehicle time) to try again:
+    vehicle time jumps 5 s, doubling with every further attempt that fails, up to a minute."""
+    backend = _Backend()
+    tap, forward, jumps = _downloading(backend)
+    forward.clock.on_jump(backend.attempt_ends)  # a link that stays down: each retry fails at once
+    threading.Timer(0.05, backend.attempt_ends).start()  # the first attempt is cut
     before = forward.clock.now()
     forward.through_network(lambda v: False, wall_s=5.0, vehicle_s=300.0)
     steps = [round(b - a, 3) for a, b in zip([before, *jumps[:-1]], jumps, strict=True)]
     assert steps == [5, 10, 20, 40, 60, 60, 60, 45]  # the last one to the end of the 300 s given
 
 
-def test_while_a_transfer_is_in_flight_vehicle_time_does_not_jump() -> None:
+def test_an_ecu_still_dialling_its_first_attempt_is_never_jumped_over() -> None:
+    """No attempt has ended yet and none is in flight: the ECU may be slow to connect, so vehicle time
+    runs at the wall's pace (a jump could pass its give-up time before its first byte)."""
+    _, forward, jumps = _downloading(_Backend())
+    spent = forward.through_network(lambda v: False, wall_s=0.2, vehicle_s=3600.0)
+    assert jumps == [] and spent >= 0.2
+
+
+def test_while_a_request_is_in_flight_vehicle_time_does_not_jump() -> None:
     """A download in flight runs in wall time: no jump until it ends and the ECU shows the result."""
-    sending = threading.Event()
-    sending.set()
-    tap, forward = _answering_rig(0.001, "Downloading", transfer=sending.is_set)
-    tap.deliver(tap.status(time.time(), "Downloading", 0)[1])
-    jumps: list[float] = []
-    forward.clock.on_jump(lambda: jumps.append(forward.clock.now()))
+    backend = _Backend(in_flight=1)
+    tap, forward, jumps = _downloading(backend)
 
     def transferred() -> None:
-        sending.clear()
+        backend.attempt_ends()
         tap.deliver(tap.status(time.time(), "Downloaded", 0)[1])
 
     threading.Timer(0.1, transferred).start()

@@ -18,9 +18,10 @@ MAX_STEPS = 25
 HOLD_S = 5.0   # wall seconds one advance may wait for the network before vehicle time jumps again
 CATCH_UP_S = 1.0  # wall seconds the ECU may lag behind the last jump before a wait counts as timed out
 ANSWER_S = 2.0  # wall seconds an ECU that answers jumps may take to answer one (a loaded machine)
-DIAL_S = 0.02   # wall seconds a busy ECU with no transfer in flight is given to start one before time jumps
-IDLE_STEP_S = 5.0  # vehicle seconds the first jump moves on an ECU that waits to try its download again
-IDLE_STEP_MAX_S = 60.0  # the jumps double while no transfer starts (a link that stays down), up to this
+DIAL_S = 0.02   # wall seconds an ECU between download attempts is given to start one before time jumps
+IDLE_STEP_S = 5.0  # vehicle seconds a jump moves on an ECU that waits to try its download again
+LOOK_S = 0.005  # wall seconds between looks at the backend's requests while waiting on the network
+IDLE_STEP_MAX_S = 60.0  # the jumps double with every attempt that ends (a link that stays down), up to this
 
 
 def downloading(values: Mapping[str, Value]) -> bool:
@@ -31,11 +32,11 @@ def downloading(values: Mapping[str, Value]) -> bool:
 class FastForward:
     def __init__(self, clock: VehicleClock, monitor: SignalMonitor, step_s: float = 30.0, period_s: float = 0.003,
                  jumps: bool = True, hold: Callable[[Mapping[str, Value]], bool] = downloading,
-                 transfer: Callable[[], bool] | None = None) -> None:
+                 transfers: Callable[[], tuple[int, int]] | None = None) -> None:
         self.clock, self.monitor, self.hold = clock, monitor, hold
-        # where the rig serves the downloads itself, whether a transfer is in flight: an ECU that shows
-        # it is busy on the network with none in flight is waiting (in vehicle time) to try again
-        self.transfer = transfer
+        # where the rig serves the downloads itself, its package requests (in flight, ended so far): an
+        # ECU busy on the network with an attempt ended and none in flight waits (in vehicle time) to retry
+        self.transfers = transfers
         # the message carrying the vehicle clock, whatever the vehicle's DBC calls it
         self.clock_message = monitor.codec.ref("time.vehicle_ms").message
         # the reference vECU answers every clock frame with its status once it has acted on it; an
@@ -93,11 +94,13 @@ class FastForward:
 
     def through_network(self, predicate: Callable[[Mapping[str, Value]], bool], wall_s: float,
                         vehicle_s: float = float("inf")) -> float:
-        """While the ECU is busy on the network (`hold`) and not `predicate`: wall time while a transfer is
-        in flight (the network is not virtual), short jumps while none is (it waits to try again), for
-        at most about `wall_s` wall and `vehicle_s` vehicle seconds; returns the wall seconds spent."""
+        """While the ECU is busy on the network (`hold`) and not `predicate`: wall time while a package
+        request is in flight (the network is not virtual) or before one has ended (it may be dialling
+        still), jumps once one has ended and none is in flight (it waits to try again): 5 s, doubling
+        with every further attempt that ends (a link that stays down), for at most about `wall_s` wall
+        and `vehicle_s` vehicle seconds. Returns the wall seconds spent."""
         started, vehicle_end = time.monotonic(), self.clock.now() + vehicle_s
-        idle_step = IDLE_STEP_S
+        transfers = self.transfers
 
         def settled(v: Mapping[str, Value]) -> bool:
             return predicate(v) or not self.hold(v)
@@ -105,19 +108,33 @@ class FastForward:
         def left() -> float:
             return wall_s - (time.monotonic() - started)
 
-        transfer = self.transfer
+        if transfers is None or not self.jumps:
+            self.monitor.wait_for(settled, wall_s)
+            return time.monotonic() - started
+        first_ended = seen_ended = transfers()[1]
+        step = IDLE_STEP_S
+
+        def look_until(condition: Callable[[Mapping[str, Value]], bool], timeout: float) -> bool:
+            """The bus wakes the monitor, the backend does not: look at least every LOOK_S."""
+            deadline = time.monotonic() + timeout
+            while not self.monitor.wait_for(condition, max(0.0, min(LOOK_S, deadline - time.monotonic()))):
+                if time.monotonic() >= deadline:
+                    return False
+            return True
+
         while left() > 0 and not settled(self.monitor.snapshot()):
-            if transfer is None or not self.jumps:
-                self.monitor.wait_for(settled, left())
-            elif transfer() or self.monitor.wait_for(lambda v: settled(v) or transfer(), DIAL_S):
-                # (the monitor looks again at every frame on the bus, so a transfer's start is seen at once)
-                self.monitor.wait_for(lambda v: settled(v) or not transfer(), left())
-                idle_step = IDLE_STEP_S
+            in_flight, ended = transfers()
+            if in_flight or look_until(lambda v: settled(v) or transfers()[0] > 0, DIAL_S):
+                look_until(lambda v: settled(v) or transfers()[0] == 0, left())
+            elif ended == first_ended:  # no attempt has ended yet: the first may still be dialling
+                look_until(lambda v: settled(v) or transfers() != (0, first_ended), left())
             elif self.clock.now() >= vehicle_end:
                 break
             else:
-                self.jump(min(idle_step, vehicle_end - self.clock.now()))
-                idle_step = min(2 * idle_step, IDLE_STEP_MAX_S)
+                if ended > seen_ended and seen_ended > first_ended:
+                    step = min(2 * step, IDLE_STEP_MAX_S)
+                seen_ended = ended
+                self.jump(min(step, vehicle_end - self.clock.now()))
         return time.monotonic() - started
 
     def jump(self, vehicle_seconds: float) -> bool:

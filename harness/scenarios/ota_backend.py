@@ -42,7 +42,7 @@ class BackendState:
     faults: dict[int, set[str]] = field(default_factory=dict)
     reports: list[dict[str, Any]] = field(default_factory=list)
     downloads: list[tuple[int, int]] = field(default_factory=list)  # (campaign, first byte)
-    sending: int = 0  # package responses being written now
+    requests: tuple[int, int] = (0, 0)  # package requests (being answered now, answered or dropped so far)
     lock: threading.Lock = field(default_factory=threading.Lock)
     changed: threading.Condition = field(init=False)
 
@@ -76,6 +76,16 @@ class OtaBackendHandler(JsonHandler):
     def _package(self, ident: str) -> None:
         state = self.server.state
         with state.lock:
+            state.requests = (state.requests[0] + 1, state.requests[1])
+        try:
+            self._answer_package(ident)
+        finally:
+            with state.lock:
+                state.requests = (state.requests[0] - 1, state.requests[1] + 1)
+
+    def _answer_package(self, ident: str) -> None:
+        state = self.server.state
+        with state.lock:
             campaign = state.campaigns.get(int(ident)) if ident.isdigit() else None
             faults = set(state.faults.get(campaign.campaign_id, ())) if campaign else set()
             earlier = sum(1 for c, _ in state.downloads if campaign and c == campaign.campaign_id)
@@ -94,12 +104,7 @@ class OtaBackendHandler(JsonHandler):
             start = min(int(ranged[6:].split("-")[0]), len(body))
         with state.lock:
             state.downloads.append((campaign.campaign_id, start))
-            state.sending += 1
-        try:
-            self._send_package(body[start:], start, len(body), faults, earlier)
-        finally:
-            with state.lock:
-                state.sending -= 1
+        self._send_package(body[start:], start, len(body), faults, earlier)
 
     def _send_package(self, payload: bytes, start: int, size: int, faults: set[str], earlier: int) -> None:
         self.send_response(206 if start else 200)
@@ -180,11 +185,11 @@ class OtaBackend:
         with self.state.lock:
             return [start for c, start in self.state.downloads if c == campaign_id]
 
-    def sending(self) -> bool:
-        """A package is being sent now: a vehicle that shows it is downloading and gets no package is
-        waiting to try again (in vehicle time), or still dialling."""
+    def package_requests(self) -> tuple[int, int]:
+        """(being answered now, answered or dropped so far): a vehicle that shows it is downloading with
+        none in flight is still dialling, or waiting (in vehicle time) to try again."""
         with self.state.lock:
-            return self.state.sending > 0
+            return self.state.requests
 
     def reports(self, campaign_id: int) -> list[dict[str, Any]]:
         with self.state.lock:
