@@ -16,6 +16,7 @@ from harness.checks import (  # noqa: F401
     ota_notice,
     ota_outcome,
     ota_performance,
+    ota_postponement,
     ota_safety,
     ota_sequences,
     precision,

@@ -52,6 +52,13 @@ class VehicleTime:
         rate = (v1 - v0) / (w1 - w0) if w1 > w0 else 1.0
         return v0 + (wall - w0) * rate
 
+    def read(self, wall: float) -> float | None:
+        """What a node on the bus could know of vehicle time at `wall`: the value of the last clock
+        frame at or before it, not interpolated (across a jump of the clock that runs ahead of every
+        node)."""
+        i = bisect.bisect_right(self.walls, wall) - 1
+        return self.vehicle[i] if i >= 0 else None
+
     def seconds(self, earlier: float, later: float) -> float:
         """Vehicle seconds between two capture timestamps (wall seconds without a clock on CAN)."""
         a, b = self.at(earlier), self.at(later)

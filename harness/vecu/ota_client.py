@@ -167,7 +167,10 @@ class OtaClient:
             self._finish("Declined", "Cancelled", "None", "declined")
         elif action[1] == "Postpone":
             self.state = "Postponed"
-            self._resume_at = now + 60.0 * max(1.0, float(inputs.get("ota.action.postpone_min", 60)))
+            # a seeded defect asks again after a minute, whatever the owner chose
+            minutes = 1.0 if "postponement-ignored" in self.defects else \
+                max(1.0, float(inputs.get("ota.action.postpone_min", 60)))
+            self._resume_at = now + 60.0 * minutes
             self._report("postponed")
 
     def _on_postponed(self, now: float, inputs: Mapping[str, Any], action: tuple[Any, Any] | None) -> None:

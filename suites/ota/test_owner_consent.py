@@ -3,6 +3,7 @@
 import pytest
 
 from harness.checks.ota import check_consent
+from harness.checks.ota_postponement import check_postponement
 from harness.errors import HarnessError
 from harness.scenarios.campaign import example_campaign
 
@@ -40,11 +41,15 @@ def test_declined_update_is_not_installed(hmi, ota_backend, vecu, fast_forward, 
 @pytest.mark.clause("ota.consent")
 def test_postponed_update_waits_for_the_owner(hmi, ota_backend, vecu, fast_forward, judge):
     """The owner postpones an update by an hour; when the notice comes back, the owner accepts.
-    Expect no installation during the postponement, and the installation only after the acceptance."""
+    Expect the notice not back before the hour is up, no installation during the postponement, and the
+    installation only after the acceptance."""
     campaign = ota_backend.offer(example_campaign(duration_min=10))
     hmi.wait_for_notice(campaign.campaign_id)
     hmi.postpone(campaign.campaign_id, minutes=60)
+    # in half-minute steps, so a vehicle that asks again a minute early shows it
+    fast_forward.until(lambda v: v.get("ota.status.state") == "AwaitingConsent", 2 * 3600, step_s=30)
     hmi.wait_for_notice(campaign.campaign_id, timeout_vehicle_s=2 * 3600)
     hmi.accept(campaign.campaign_id)
     hmi.wait_for_state(ENDED, timeout_vehicle_s=1800)
     judge(check_consent, installation_expected=True)
+    judge(check_postponement)
