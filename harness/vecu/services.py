@@ -110,9 +110,10 @@ class DriverMonitoring:
     template go to the maker's service only while the owner allows cabin camera upload."""
 
     def __init__(self, uplink: JsonUplink, vin: str, switches: OwnerSwitches, *, overseas: JsonUplink | None,
-                 default_on: bool, driver: str, unset_allowed: bool = False) -> None:
+                 default_on: bool, driver: str, unset_allowed: bool = False,
+                 unavailable_allowed: bool = False) -> None:
         self.uplink, self.vin, self.switches, self.overseas = uplink, vin, switches, overseas
-        self.default_on, self.unset_allowed = default_on, unset_allowed
+        self.default_on, self.unset_allowed, self.unavailable_allowed = default_on, unset_allowed, unavailable_allowed
         self.timer = Periodic(10.0)
         self.template = face_template(driver)
         self._initial: str | None = None
@@ -121,9 +122,12 @@ class DriverMonitoring:
     def _allowed(self) -> bool:
         value = self.switches.value("consent.cabin_camera")
         if value not in ("On", "Off"):
-            if self.unset_allowed:
+            # nothing received yet ("None"), or the HMI cannot tell (SNA): neither is the owner's consent
+            if self.unset_allowed and value == "None":
                 return True  # seeded defect: a switch not yet received from the HMI counts as allowed
-            return value == "On"  # no setting received yet: nothing counts as the owner's change
+            if self.unavailable_allowed and value != "None":
+                return True  # seeded defect: a switch the HMI reports as not available counts as allowed
+            return value == "On"
         if self._initial is None:
             self._initial = value
         self._touched = self._touched or value != self._initial
@@ -190,7 +194,8 @@ def build_services(config: VecuConfig, netmap: Netmap, switches: OwnerSwitches,
         services.append(DriverMonitoring(uplink("cabin"), config.vin, switches, overseas=overseas,
                                          default_on="cabin-images-by-default" in defects,
                                          driver=owner.name or config.vin,
-                                         unset_allowed="cabin-upload-before-settings" in defects))
+                                         unset_allowed="cabin-upload-before-settings" in defects,
+                                         unavailable_allowed="cabin-upload-while-settings-unavailable" in defects))
     if "voice" in endpoints:
         services.append(VoiceAssistant(uplink("voice"), config.vin, switches))
     if "location-mqtt-tls-abroad" in defects:  # the telemetry, raw position and all, to a broker abroad

@@ -43,3 +43,18 @@ def test_cabin_data_stays_in_the_vehicle_before_the_settings_arrive(rig, vehicle
         rig.clock.sleep(ALLOWED_S)
         judge(check_in_vehicle_processing, before_settings={
             "driving, ignition on, no privacy setting received": {"vehicle.ignition": "On", "vehicle.gear": "D"}})
+
+
+@pytest.mark.clause("minimization.in-vehicle-processing")
+def test_cabin_data_stays_in_the_vehicle_while_the_settings_read_not_available(rig, vehicle, vecu, judge):
+    """The HMI reports the cabin camera and voice settings as not available (SNA) for half a minute of
+    driving with the ignition on, then as on. Expect no cabin or voice upload while they read not
+    available, the vehicle seen sending then."""
+    with rig.clock.slowed(min(rig.clock.scale, PACE)):
+        vehicle.set_now("settings-not-available", **{"consent.cabin_camera": "SNA", "consent.voice": "SNA"})
+        vehicle.drive(30.0)
+        rig.clock.sleep(WITHOUT_SETTINGS_S)
+        vehicle.consent(cabin_camera=True, voice=True)
+        rig.clock.sleep(ALLOWED_S)
+        judge(check_in_vehicle_processing, situations={"driving, ignition on, settings not available": {
+            "vehicle.ignition": "On", "vehicle.gear": "D", "consent.cabin_camera": "SNA", "consent.voice": "SNA"}})
