@@ -10,10 +10,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from harness.checks.ota_situations import Situation, unseen
-from harness.checks.ota_timeline import VehicleTimeline
-from harness.checks.timeline import Period, VehicleTime, recording_start
-from harness.checks.withdrawals import ON
+from harness.checks.ota_situations import Situation, seen_at, unseen
+from harness.checks.timeline import recording_start
 from harness.findings import Finding
 from harness.net.evidence import Evidence
 
@@ -67,17 +65,6 @@ def unset(evidence: Evidence, signal: str, start: EcuStart, end: float) -> Unset
     return Unset(signal, start.time, end if first is None else first, first is not None)
 
 
-def wait_once_allowed(periods: Sequence[Period], sends: Sequence[float], clock: VehicleTime) -> float | None:
-    """The longest the vehicle went without sending (vehicle seconds) while the switch was on: from the
-    switch showing On to the first send, and between sends; None if nothing was sent while on."""
-    gaps: list[float] = []
-    for period in periods:
-        times = [t for t in sends if period.holds(t)] if period.state == ON else []
-        if times:
-            gaps += [clock.seconds(a, b) for a, b in zip([period.start, *times], times, strict=False)]
-    return max(gaps) if gaps else None
-
-
 def unshown(evidence: Evidence, promised: Sequence[Situation], windows: Sequence[Unset | str],
             waits: dict[str, float | None], activity: Sequence[float], check: str, clause: str) -> list[Finding]:
     """Inconclusive for each promised situation the recording does not show the vehicle in without
@@ -104,9 +91,7 @@ def unshown(evidence: Evidence, promised: Sequence[Situation], windows: Sequence
             return unseen(check, clause, promised, set(), (
                 f"the vehicle ran {lasted:.1f} s (vehicle time) without its settings, less than the {wait:.1f} s "
                 f"it went without sending what {signal} governs once allowed"))
-    names = {name for s in promised for name in s.state}
-    timeline = VehicleTimeline(evidence.can, names)
-    seen = {s.name for s in promised if any(s.holds(timeline.at(t)) for t in activity if start <= t < until)}
+    seen = seen_at(evidence.can, promised, (t for t in activity if start <= t < until))
     return unseen(check, clause, promised, seen, (
         f"the vehicle sent nothing while it held in the {lasted:.1f} s (vehicle time) between the ECU's start and "
         "its settings' first frame on the bus, so what it keeps in the vehicle then was not observed"))

@@ -11,9 +11,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from harness.checks.before_settings import Unset, ecu_start, unset, unshown, wait_once_allowed
-from harness.checks.ota_situations import Situation, parse_situations, unseen
-from harness.checks.ota_timeline import VehicleTimeline
+from harness.checks.before_settings import Unset, ecu_start, unset, unshown
+from harness.checks.ota_situations import Situation, parse_situations, seen_at, unseen
 from harness.checks.registry import register
 from harness.checks.timeline import (
     Period,
@@ -182,8 +181,9 @@ def check_in_vehicle_processing(evidence: Evidence, policy: Policy, *, categorie
         flows, lost = _governed(netmap, sent, mine), _lost(evidence, switch.signal)
         periods = switch_periods(evidence, switch.signal, end)
         windows.append(window := unset(evidence, switch.signal, booted, end))
-        waits[switch.signal] = wait_once_allowed(
-            periods, sorted(t for flow in flows for t, _ in _carrying(flow, mine, netmap)), clock)
+        waits[switch.signal] = longest_silence(
+            periods, sorted(t for flow in flows for t, _ in _carrying(flow, mine, netmap)), clock,
+            from_first_frame=isinstance(window, Unset))
         if isinstance(window, Unset):  # the ECU ran without this setting: judged like the default
             findings += _judge_unset(window, mine, flows, clock, lost, netmap, clause)
         if not periods:
@@ -241,9 +241,8 @@ def _kept_in(evidence: Evidence, sent: list[Sent], promised: list[Situation], st
     defaults, was never seen sending: a vehicle that sent nothing then kept nothing in either."""
     if not promised:
         return []
-    timeline = VehicleTimeline(evidence.can, {name for s in promised for name in s.state})
     times = [item.time for flow in sent for item in flow.payload.items if start <= item.time < until]
-    seen = {s.name for s in promised if any(s.holds(timeline.at(t)) for t in times)}
+    seen = seen_at(evidence.can, promised, times)
     return unseen(check, clause, promised, seen, "the vehicle, its switches at their defaults, sent nothing "
                   "while it held, so what it keeps in the vehicle then was not observed")
 

@@ -9,13 +9,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from harness.checks.ota import ACTION, STATUS
 from harness.checks.registry import register
 from harness.findings import Finding, Verdict, doubt
 from harness.net.evidence import CanRecord, Evidence
 from harness.policy.policy import Policy
 
 CHECK = "ota-postponement"
-STATUS, ACTION = "ota.status.state", "ota.action.action"
 ASKING = "AwaitingConsent"
 # float rounding of the clock's milliseconds: anything earlier is not the postponement the owner chose
 CLOCK_TOLERANCE = 1e-6

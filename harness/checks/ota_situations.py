@@ -10,7 +10,9 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from harness.checks.ota_timeline import VehicleTimeline
 from harness.findings import Finding, Verdict
+from harness.net.evidence import CanRecord
 
 TOLERANCE = 0.06  # the DBC's resolution of speed, charge and voltage is 0.1 or finer
 
@@ -27,6 +29,13 @@ class Situation:
 def parse_situations(raw: Mapping[str, Mapping[str, Any]] | None) -> list[Situation]:
     """`{"parked at 12 %": {"vehicle.gear": "P", "battery.soc_pct": 12.0, ...}}` as Situations."""
     return [Situation(name, dict(state)) for name, state in (raw or {}).items()]
+
+
+def seen_at(can: Iterable[CanRecord], promised: Iterable[Situation], times: Iterable[float]) -> set[str]:
+    """The names of the promised situations the vehicle (as CAN shows it) was in at one of `times`."""
+    promised, times = list(promised), list(times)
+    timeline = VehicleTimeline(can, {name for s in promised for name in s.state})
+    return {s.name for s in promised if any(s.holds(timeline.at(t)) for t in times)}
 
 
 def unseen(check: str, clause: str, promised: Iterable[Situation], seen: set[str], what: str) -> list[Finding]:

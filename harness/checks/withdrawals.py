@@ -35,9 +35,12 @@ class Withdrawal:
         return self.flowed and self.watched_s >= self.needed_s
 
 
-def longest_silence(periods: Sequence[Period], sends: Sequence[float], clock: VehicleTime) -> float | None:
+def longest_silence(periods: Sequence[Period], sends: Sequence[float], clock: VehicleTime,
+                    from_first_frame: bool = False) -> float | None:
     """The longest the vehicle went without sending while the switch was on (vehicle seconds): from
-    the switch going on to the first send, and between sends; None if nothing was sent while on."""
+    the switch going on to the first send, and between sends; None if nothing was sent while on.
+    `from_first_frame`: a switch whose first frame on the bus reads On went on there too (it had not
+    reached the ECU before), not only one seen changing to On."""
     gaps: list[float] = []
     sent_while_on = False
     for period in periods:
@@ -45,7 +48,7 @@ def longest_silence(periods: Sequence[Period], sends: Sequence[float], clock: Ve
         if not times:
             continue
         sent_while_on = True
-        if period.since_change:
+        if period.since_change or from_first_frame:
             gaps.append(clock.seconds(period.start, times[0]))
         gaps += [clock.seconds(a, b) for a, b in zip(times, times[1:], strict=False)]
     return max(gaps, default=0.0) if sent_while_on else None

@@ -221,7 +221,6 @@ class TlsSession:
             self._decryption.failed = failed  # the replay is out of step from here: it never resumes
         return self._decryption.failed or "decryption failed"
 
-
     def _open_directly(self) -> dict[bool, Plaintext] | None:
         """Both sides' application data through the direct TLS 1.3 record layer, or None where that
         does not apply (scapy's TLS layer then reads the session)."""

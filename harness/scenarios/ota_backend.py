@@ -104,15 +104,13 @@ class OtaBackendHandler(JsonHandler):
             start = min(int(ranged[6:].split("-")[0]), len(body))
         with state.lock:
             state.downloads.append((campaign.campaign_id, start))
-        self._send_package(body[start:], start, len(body), faults, earlier)
-
-    def _send_package(self, payload: bytes, start: int, size: int, faults: set[str], earlier: int) -> None:
         self.send_response(206 if start else 200)
         self.send_header("Content-Type", "application/octet-stream")
-        self.send_header("Content-Length", str(len(payload)))
+        self.send_header("Content-Length", str(len(body) - start))
         if start:
-            self.send_header("Content-Range", f"bytes {start}-{size - 1}/{size}")
+            self.send_header("Content-Range", f"bytes {start}-{len(body) - 1}/{len(body)}")
         self.end_headers()
+        payload = body[start:]
         if ("network-cut" in faults or "network-down" in faults) and not earlier:
             # the link drops half-way through the first transfer
             self.wfile.write(payload[:len(payload) // 2])
